@@ -1,0 +1,189 @@
+"""Question records and the bundled data directory.
+
+``data/`` is built once by ``scripts/build_data.py`` from Spider and committed; this
+module only reads it. Layout::
+
+    data/questions/train.jsonl     Spider train questions (default train split)
+    data/questions/eval.jsonl      Spider dev questions (default eval split; unseen databases)
+    data/questions/excluded.jsonl  questions left out, each with a ``reason``
+    data/databases/<db_id>/<db_id>.sqlite
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .errors import DataError, UnknownQuestionError
+from .schemas import AnswerShape, Cell, Difficulty
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "SPLITS",
+    "Dataset",
+    "Question",
+    "default_data_dir",
+    "load_dataset",
+]
+
+DATA_DIR_ENV = "SQLENV_DATA_DIR"
+SPLITS: tuple[str, ...] = ("train", "eval")
+Split = Literal["train", "eval"]
+
+
+class Question(BaseModel):
+    """One Spider question with its gold result precomputed on the bundled database."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    split: Split
+    source: Literal["train_spider", "train_others", "dev"]
+    db_id: str
+    question: str
+    gold_sql: str
+    gold_columns: list[str]
+    gold_rows: list[list[Cell]]
+    order_matters: bool
+    answer_shape: AnswerShape
+    tables: list[str]
+    difficulty: Difficulty
+
+
+@dataclass
+class Dataset:
+    """All questions of a data directory, indexed for fast filtered sampling."""
+
+    root: Path
+    questions: tuple[Question, ...]
+    _by_id: dict[str, Question] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_id = {q.id: q for q in self.questions}
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def __iter__(self) -> Iterator[Question]:
+        return iter(self.questions)
+
+    def get(self, question_id: str) -> Question:
+        try:
+            return self._by_id[question_id]
+        except KeyError:
+            raise UnknownQuestionError(f"unknown question_id {question_id!r}") from None
+
+    def db_path(self, db_id: str) -> Path:
+        return self.root / "databases" / db_id / f"{db_id}.sqlite"
+
+    @cached_property
+    def db_ids(self) -> tuple[str, ...]:
+        return tuple(sorted({q.db_id for q in self.questions}))
+
+    def select(
+        self,
+        split: str | None = None,
+        db_id: str | None = None,
+        difficulty: str | None = None,
+    ) -> Sequence[Question]:
+        """Questions matching every filter given, in file order (a stable sampling domain)."""
+        key = (split, db_id, difficulty)
+        cache = self._selection_cache
+        if key not in cache:
+            found = tuple(
+                q
+                for q in self.questions
+                if (split is None or q.split == split)
+                and (db_id is None or q.db_id == db_id)
+                and (difficulty is None or q.difficulty == difficulty)
+            )
+            if not found:
+                raise UnknownQuestionError(_no_match_message(self, split, db_id, difficulty))
+            cache[key] = found
+        return cache[key]
+
+    @cached_property
+    def _selection_cache(self) -> dict[tuple[str | None, ...], tuple[Question, ...]]:
+        return {}
+
+
+def _no_match_message(ds: Dataset, split: str | None, db_id: str | None, difficulty: str | None) -> str:
+    parts = [f"{k}={v!r}" for k, v in (("split", split), ("db_id", db_id), ("difficulty", difficulty)) if v]
+    hints = []
+    if split is not None and split not in SPLITS:
+        hints.append(f"splits are {', '.join(SPLITS)}")
+    if difficulty is not None and difficulty not in ("easy", "medium", "hard", "extra"):
+        hints.append("difficulties are easy, medium, hard, extra")
+    if db_id is not None and db_id not in ds.db_ids:
+        hints.append(f"{len(ds.db_ids)} databases are available (e.g. {', '.join(ds.db_ids[:5])})")
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    return f"no question matches {', '.join(parts) or 'the filters'}{hint}"
+
+
+def default_data_dir() -> Path:
+    """Where the bundled data lives: ``$SQLENV_DATA_DIR``, else the repository's ``data/``.
+
+    The repository is found by walking up from the current directory and then from
+    this file, so both ``uv run`` in a checkout and an editable install work.
+    """
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for candidate in (start, *start.parents):
+            if (candidate / "data" / "questions").is_dir():
+                return candidate / "data"
+    return Path.cwd() / "data"
+
+
+def _read_jsonl(path: Path) -> Iterable[Question]:
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield Question.model_validate_json(line)
+            except ValueError as exc:
+                raise DataError(f"{path}:{lineno}: not a valid question record: {exc}") from exc
+
+
+def load_dataset(data_dir: str | os.PathLike[str] | None = None, splits: Iterable[str] = SPLITS) -> Dataset:
+    """Load the question splits of a data directory and check their databases exist.
+
+    Raises ``DataError`` naming the path when the directory, a split file or a
+    database is missing, so a misconfigured server stops at startup, not mid-episode.
+    """
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    if not root.is_dir():
+        raise DataError(f"data directory {root} does not exist (set {DATA_DIR_ENV} or pass data_dir)")
+    questions: list[Question] = []
+    for split in splits:
+        path = root / "questions" / f"{split}.jsonl"
+        if not path.is_file():
+            raise DataError(f"missing question file {path}; build it with scripts/build_data.py")
+        questions.extend(_read_jsonl(path))
+    if not questions:
+        raise DataError(f"data directory {root} holds no questions")
+    ds = Dataset(root=root, questions=tuple(questions))
+    for db_id in ds.db_ids:
+        db = ds.db_path(db_id)
+        if not db.is_file() or db.stat().st_size == 0:
+            raise DataError(f"database file {db} is missing or empty")
+    return ds
+
+
+def dump_questions(questions: Iterable[Question], path: Path) -> int:
+    """Write questions as JSON lines (used by the build script and test fixtures)."""
+    n = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for q in questions:
+            fh.write(json.dumps(q.model_dump(), ensure_ascii=False, separators=(",", ":")) + "\n")
+            n += 1
+    return n

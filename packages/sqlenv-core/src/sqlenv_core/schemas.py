@@ -1,0 +1,178 @@
+"""Wire schemas shared by the engine, the server and the client.
+
+This module imports nothing but pydantic so that ``sqlenv-client`` can depend on it
+without pulling in the engine. Field names follow the earlier public SQLEnv
+(``SQLAction(action_type, argument)``) and the OpenEnv base models (``done``,
+``reward`` and ``metadata`` on observations), so existing agents keep working.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "ActionType",
+    "AnswerShape",
+    "Cell",
+    "Difficulty",
+    "EpisodeState",
+    "ResultTable",
+    "RewardBreakdown",
+    "SQLAction",
+    "SQLObservation",
+]
+
+Cell = str | int | float | None
+"""A result cell as it travels on the wire. BLOBs are rendered as ``x'hex'`` strings."""
+
+Difficulty = Literal["easy", "medium", "hard", "extra"]
+AnswerShape = Literal["scalar", "list", "table"]
+
+
+class ActionType(str, Enum):
+    DESCRIBE = "DESCRIBE"
+    SAMPLE = "SAMPLE"
+    QUERY = "QUERY"
+    ANSWER = "ANSWER"
+
+
+class SQLAction(BaseModel):
+    """One agent move. ``argument`` is a table name, a SQL query or the answer text.
+
+    The action type is accepted in any case (``"describe"``) because language models
+    are sloppy about it; anything else is a validation error naming the valid types.
+    An empty argument is *not* rejected here: the engine answers it with an error
+    observation so a model learns from it instead of crashing its rollout.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    action_type: ActionType
+    argument: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("action_type", mode="before")
+    @classmethod
+    def _normalise_type(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            upper = value.strip().upper()
+            if upper not in ActionType.__members__:
+                valid = ", ".join(ActionType.__members__)
+                raise ValueError(f"unknown action_type {value!r}; expected one of {valid}")
+            return upper
+        return value
+
+
+class RewardBreakdown(BaseModel):
+    """A step's reward split by layer; ``total`` is their sum.
+
+    Layers: ``operational`` (execution, new information, repeats, step cost),
+    ``progress`` (potential-based closeness of the latest result to the gold rows)
+    and ``terminal`` (1 for a correct answer). See ``docs/reward.md``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    operational: float = 0.0
+    progress: float = 0.0
+    terminal: float = 0.0
+    total: float = 0.0
+
+    @classmethod
+    def of(cls, operational: float = 0.0, progress: float = 0.0, terminal: float = 0.0) -> RewardBreakdown:
+        return cls(
+            operational=operational,
+            progress=progress,
+            terminal=terminal,
+            total=operational + progress + terminal,
+        )
+
+    def __add__(self, other: RewardBreakdown) -> RewardBreakdown:
+        return RewardBreakdown.of(
+            self.operational + other.operational,
+            self.progress + other.progress,
+            self.terminal + other.terminal,
+        )
+
+
+class ResultTable(BaseModel):
+    """Structured rows of the last DESCRIBE, SAMPLE or QUERY, for programs.
+
+    ``rows`` holds at most the configured number of structured rows; ``total_rows`` is
+    how many the statement produced as far as the sandbox counted, and
+    ``total_is_lower_bound`` says the count stopped at the fetch cap.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: list[str]
+    rows: list[list[Cell]]
+    total_rows: int
+    total_is_lower_bound: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        return self.total_is_lower_bound or len(self.rows) < self.total_rows
+
+
+class SQLObservation(BaseModel):
+    """What the agent sees after ``reset`` or ``step``.
+
+    ``result`` and ``error`` are compact text written for a language model;
+    ``table`` carries the same rows for programs. ``schema_info`` lists the table
+    names and, once described, their columns: the schema is otherwise hidden.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    done: bool = False
+    reward: float | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    question: str = ""
+    db_id: str = ""
+    tables: list[str] = Field(default_factory=list)
+    schema_info: str = ""
+    result: str = ""
+    table: ResultTable | None = None
+    error: str = ""
+    step_count: int = 0
+    budget_remaining: int = 0
+    action_history: list[str] = Field(default_factory=list)
+    reward_breakdown: RewardBreakdown | None = None
+
+
+class EpisodeState(BaseModel):
+    """Bookkeeping about the current episode, for logging, judges and trainers.
+
+    ``terminated`` means the agent answered and ``truncated`` that the budget ran out
+    (Gymnasium's distinction); ``done`` is either. The gold SQL and rows are filled in
+    only once the episode is over, so reading the state never leaks the answer.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    episode_id: str | None = None
+    step_count: int = Field(default=0, ge=0)
+    question_id: str | None = None
+    question: str | None = None
+    db_id: str | None = None
+    split: str | None = None
+    difficulty: str | None = None
+    budget: int = 0
+    budget_remaining: int = 0
+    done: bool = False
+    terminated: bool = False
+    truncated: bool = False
+    total_reward: float = 0.0
+    reward_by_layer: RewardBreakdown = Field(default_factory=RewardBreakdown)
+    described_tables: list[str] = Field(default_factory=list)
+    action_history: list[str] = Field(default_factory=list)
+    answer: str | None = None
+    correct: bool | None = None
+    gold_sql: str | None = None
+    gold_columns: list[str] | None = None
+    gold_rows: list[list[Cell]] | None = None
