@@ -14,12 +14,22 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timeout_s: float = Field(default=2.0, gt=0, description="deadline per query, enforced inside SQLite")
-    max_fetch_rows: int = Field(default=10_000, ge=1, description="rows fetched (and counted) at most")
-    max_result_bytes: int = Field(default=8_000_000, ge=1024, description="approximate bytes fetched at most")
-    max_cell_bytes: int = Field(default=1_000_000, ge=64, description="SQLite string/blob length limit")
+    timeout_s: float = Field(
+        default=2.0, gt=0, description="deadline per query, enforced inside SQLite"
+    )
+    max_fetch_rows: int = Field(
+        default=10_000, ge=1, description="rows fetched (and counted) at most"
+    )
+    max_result_bytes: int = Field(
+        default=8_000_000, ge=1024, description="approximate bytes fetched at most"
+    )
+    max_cell_bytes: int = Field(
+        default=1_000_000, ge=64, description="SQLite string/blob length limit"
+    )
     max_sql_chars: int = Field(default=100_000, ge=16, description="longest SQL text accepted")
-    progress_interval: int = Field(default=1000, ge=1, description="VM instructions between deadline checks")
+    progress_interval: int = Field(
+        default=1000, ge=1, description="VM instructions between deadline checks"
+    )
 
 
 class RewardConfig(BaseModel):
@@ -55,10 +65,14 @@ class EnvConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    budget: int = Field(default=DEFAULT_BUDGET, ge=1, description="steps per episode, ANSWER included")
+    budget: int = Field(
+        default=DEFAULT_BUDGET, ge=1, description="steps per episode, ANSWER included"
+    )
     display_rows: int = Field(default=20, ge=1, description="rows rendered in the text result")
     result_rows: int = Field(default=200, ge=1, description="rows in the structured result table")
     sample_rows: int = Field(default=5, ge=1, description="rows SAMPLE shows")
-    max_cell_chars: int = Field(default=200, ge=8, description="characters per cell in the text result")
+    max_cell_chars: int = Field(
+        default=200, ge=8, description="characters per cell in the text result"
+    )
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)

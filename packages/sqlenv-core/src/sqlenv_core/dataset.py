@@ -114,8 +114,14 @@ class Dataset:
         return {}
 
 
-def _no_match_message(ds: Dataset, split: str | None, db_id: str | None, difficulty: str | None) -> str:
-    parts = [f"{k}={v!r}" for k, v in (("split", split), ("db_id", db_id), ("difficulty", difficulty)) if v]
+def _no_match_message(
+    ds: Dataset, split: str | None, db_id: str | None, difficulty: str | None
+) -> str:
+    parts = [
+        f"{k}={v!r}"
+        for k, v in (("split", split), ("db_id", db_id), ("difficulty", difficulty))
+        if v
+    ]
     hints = []
     if split is not None and split not in SPLITS:
         hints.append(f"splits are {', '.join(SPLITS)}")
@@ -154,7 +160,9 @@ def _read_jsonl(path: Path) -> Iterable[Question]:
                 raise DataError(f"{path}:{lineno}: not a valid question record: {exc}") from exc
 
 
-def load_dataset(data_dir: str | os.PathLike[str] | None = None, splits: Iterable[str] = SPLITS) -> Dataset:
+def load_dataset(
+    data_dir: str | os.PathLike[str] | None = None, splits: Iterable[str] = SPLITS
+) -> Dataset:
     """Load the question splits of a data directory and check their databases exist.
 
     Raises ``DataError`` naming the path when the directory, a split file or a
@@ -162,7 +170,9 @@ def load_dataset(data_dir: str | os.PathLike[str] | None = None, splits: Iterabl
     """
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if not root.is_dir():
-        raise DataError(f"data directory {root} does not exist (set {DATA_DIR_ENV} or pass data_dir)")
+        raise DataError(
+            f"data directory {root} does not exist (set {DATA_DIR_ENV} or pass data_dir)"
+        )
     questions: list[Question] = []
     for split in splits:
         path = root / "questions" / f"{split}.jsonl"

@@ -14,6 +14,7 @@ __all__ = [
     "ResetNeeded",
     "SQLEnvError",
     "SandboxError",
+    "StepDeferred",
     "UnknownQuestionError",
 ]
 
@@ -44,3 +45,12 @@ class QueryRejectedError(SandboxError):
 
 class QueryTimeoutError(SandboxError):
     """The query ran past its deadline and was interrupted."""
+
+
+class StepDeferred(SQLEnvError):
+    """A QUERY outran the caller's inline budget; the episode is unchanged.
+
+    Servers run steps on their event loop with a small ``inline_budget_s`` so cheap
+    queries stay fast, and on this signal re-run the same step in a worker thread
+    with the full deadline, so a slow query never stalls other sessions.
+    """

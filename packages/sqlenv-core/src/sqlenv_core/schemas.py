@@ -8,7 +8,7 @@ without pulling in the engine. Field names follow the earlier public SQLEnv
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -32,7 +32,7 @@ Difficulty = Literal["easy", "medium", "hard", "extra"]
 AnswerShape = Literal["scalar", "list", "table"]
 
 
-class ActionType(str, Enum):
+class ActionType(StrEnum):
     DESCRIBE = "DESCRIBE"
     SAMPLE = "SAMPLE"
     QUERY = "QUERY"
@@ -82,7 +82,9 @@ class RewardBreakdown(BaseModel):
     total: float = 0.0
 
     @classmethod
-    def of(cls, operational: float = 0.0, progress: float = 0.0, terminal: float = 0.0) -> RewardBreakdown:
+    def of(
+        cls, operational: float = 0.0, progress: float = 0.0, terminal: float = 0.0
+    ) -> RewardBreakdown:
         return cls(
             operational=operational,
             progress=progress,

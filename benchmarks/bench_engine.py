@@ -1,0 +1,149 @@
+"""Engine benchmark: QUERY steps through SQLEnvironment vs raw sqlite3, reset latency, oracle time.
+
+Run: ``uv run python benchmarks/bench_engine.py [--split eval] [--repeat 3]``
+
+Both sides run the same gold queries of the split in the same process, interleaved
+per round, so machine drift affects them alike. The raw side is the floor: a
+read-only connection per database, ``execute`` + ``fetchall``, statement cache on.
+The engine side is ``env.step(QUERY)`` in an episode on the same database:
+validation, sandbox, fetch bounds, reward and the observation model. "cold" means
+the SQL-validation cache is cleared before the round (first sight of every query);
+"warm" means it is not (an RL loop repeats queries a lot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import statistics
+import time
+from collections import defaultdict
+
+from sqlenv_core.config import EnvConfig
+from sqlenv_core.dataset import load_dataset
+from sqlenv_core.env import SQLEnvironment
+from sqlenv_core.evaluation import evaluate
+from sqlenv_core.policies import OraclePolicy
+from sqlenv_core.sandbox import check_sql
+from sqlenv_core.schemas import ActionType, SQLAction
+
+
+def raw_round(conns: dict[str, sqlite3.Connection], work: list[tuple[str, str]]) -> list[float]:
+    times = []
+    for db_id, sql in work:
+        conn = conns[db_id]
+        t = time.perf_counter()
+        conn.execute(sql).fetchall()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def engine_round(
+    env: SQLEnvironment, work: list[tuple[str, str]], first_qid: dict[str, str]
+) -> list[float]:
+    times = []
+    current = None
+    for db_id, sql in work:
+        if db_id != current:
+            env.reset(question_id=first_qid[db_id], budget=10**9)
+            current = db_id
+        action = SQLAction(action_type=ActionType.QUERY, argument=sql)
+        t = time.perf_counter()
+        env.step(action)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--split", default="eval")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    ds = load_dataset()
+    questions = list(ds.select(split=args.split))
+    # group by database so the engine resets only when the database changes
+    by_db: dict[str, list[str]] = defaultdict(list)
+    first_qid: dict[str, str] = {}
+    for q in questions:
+        by_db[q.db_id].append(q.gold_sql)
+        first_qid.setdefault(q.db_id, q.id)
+    work = [(db, sql) for db, sqls in by_db.items() for sql in sqls]
+    conns = {db: sqlite3.connect(f"file:{ds.db_path(db)}?mode=ro", uri=True) for db in by_db}
+    env = SQLEnvironment(ds, EnvConfig())
+
+    raw_all, cold_all, warm_all = [], [], []
+    for _ in range(args.repeat):
+        raw_all.append(raw_round(conns, work))
+        check_sql.cache_clear()
+        cold_all.append(engine_round(env, work, first_qid))
+        warm_all.append(engine_round(env, work, first_qid))
+    raw = min(raw_all, key=sum)
+    cold = min(cold_all, key=sum)
+    warm = min(warm_all, key=sum)
+
+    # reset latency over many seeds on the split
+    reset_times = []
+    for seed in range(2000):
+        t = time.perf_counter()
+        env.reset(seed=seed, split=args.split)
+        reset_times.append(time.perf_counter() - t)
+
+    t = time.perf_counter()
+    report = evaluate(env, OraclePolicy(ds), questions)
+    oracle_s = time.perf_counter() - t
+
+    result = {
+        "split": args.split,
+        "queries": len(work),
+        "raw_total_ms": sum(raw) * 1e3,
+        "engine_cold_total_ms": sum(cold) * 1e3,
+        "engine_warm_total_ms": sum(warm) * 1e3,
+        "ratio_cold": sum(cold) / sum(raw),
+        "ratio_warm": sum(warm) / sum(raw),
+        "raw_p50_us": statistics.median(raw) * 1e6,
+        "engine_warm_p50_us": statistics.median(warm) * 1e6,
+        "engine_cold_p50_us": statistics.median(cold) * 1e6,
+        "engine_warm_steps_per_s": len(warm) / sum(warm),
+        "raw_queries_per_s": len(raw) / sum(raw),
+        "reset_p50_us": statistics.median(reset_times) * 1e6,
+        "reset_p99_us": pct(reset_times, 0.99) * 1e6,
+        "oracle_seconds": oracle_s,
+        "oracle_success_rate": report.success_rate,
+        "oracle_episodes": report.n,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"split {args.split}: {len(work)} gold queries, best of {args.repeat} rounds")
+    print(
+        f"  raw sqlite3      total {result['raw_total_ms']:8.1f} ms   p50 {result['raw_p50_us']:7.1f} µs"
+        f"   {result['raw_queries_per_s']:9.0f} q/s"
+    )
+    print(
+        f"  engine (warm)    total {result['engine_warm_total_ms']:8.1f} ms   p50 {result['engine_warm_p50_us']:7.1f} µs"
+        f"   {result['engine_warm_steps_per_s']:9.0f} steps/s   ratio {result['ratio_warm']:.2f}x"
+    )
+    print(
+        f"  engine (cold)    total {result['engine_cold_total_ms']:8.1f} ms   p50 {result['engine_cold_p50_us']:7.1f} µs"
+        f"   ratio {result['ratio_cold']:.2f}x"
+    )
+    print(
+        f"  reset            p50 {result['reset_p50_us']:.1f} µs   p99 {result['reset_p99_us']:.1f} µs"
+    )
+    print(
+        f"  oracle           {report.n} episodes in {oracle_s:.2f} s, success {report.success_rate:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

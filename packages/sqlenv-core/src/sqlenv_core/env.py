@@ -1,0 +1,417 @@
+"""The episode engine: one question, one hidden-schema database, a step budget.
+
+``SQLEnvironment`` follows Gymnasium's contract where it fits the wire protocol:
+``reset`` picks a question (reproducibly under a seed), ``step`` applies one action
+and returns an observation carrying ``reward`` and ``done``, and ``state`` exposes
+bookkeeping. Agent mistakes become observations with ``error`` set; only caller
+faults (stepping before ``reset``, unknown filters) raise.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from .checker import check_answer
+from .config import EnvConfig
+from .dataset import Dataset, Question, load_dataset
+from .errors import QueryTimeoutError, ResetNeeded, SandboxError, StepDeferred
+from .render import render_rows, schema_line
+from .reward import RewardTracker
+from .sandbox import QueryOutcome, Sandbox, TableSchema
+from .schemas import (
+    ActionType,
+    EpisodeState,
+    ResultTable,
+    RewardBreakdown,
+    SQLAction,
+    SQLObservation,
+)
+
+__all__ = ["SQLEnvironment"]
+
+_SPACES = re.compile(r"\s+")
+_EMPTY_ARGUMENT_HELP = {
+    ActionType.DESCRIBE: "DESCRIBE needs a table name, e.g. DESCRIBE {table}",
+    ActionType.SAMPLE: "SAMPLE needs a table name, e.g. SAMPLE {table}",
+    ActionType.QUERY: "QUERY needs a SQL SELECT statement, e.g. QUERY SELECT count(*) FROM {table}",
+    ActionType.ANSWER: "ANSWER needs a value: a number, a comma list, JSON rows, or [] for no rows",
+}
+_MAX_OPEN_DATABASES = 8
+
+
+@dataclass
+class _Episode:
+    """Everything that changes during one episode; replaced wholesale by ``reset``."""
+
+    question: Question
+    sandbox: Sandbox
+    reward: RewardTracker
+    episode_id: str
+    budget: int
+    step_count: int = 0
+    terminated: bool = False
+    truncated: bool = False
+    total: RewardBreakdown = field(default_factory=RewardBreakdown)
+    described: dict[str, TableSchema] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    answer: str | None = None
+    correct: bool | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.terminated or self.truncated
+
+
+class SQLEnvironment:
+    """A text-to-SQL exploration environment over the bundled Spider databases.
+
+    Args:
+        dataset: questions and databases; loaded from ``data_dir`` (or the default
+            data directory) when omitted.
+        config: budget, rendering, sandbox limits and reward constants.
+        seed: seeds the environment's own generator, used by ``reset()`` calls
+            that give no seed of their own.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset | None = None,
+        config: EnvConfig | None = None,
+        *,
+        data_dir: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.dataset = dataset if dataset is not None else load_dataset(data_dir)
+        self.config = config or EnvConfig()
+        self._rng = random.Random(seed)
+        self._sandboxes: OrderedDict[str, Sandbox] = OrderedDict()
+        self._episode: _Episode | None = None
+
+    # ------------------------------------------------------------------ reset
+    def reset(
+        self,
+        seed: int | None = None,
+        question_id: str | None = None,
+        *,
+        split: str | None = None,
+        db_id: str | None = None,
+        difficulty: str | None = None,
+        episode_id: str | None = None,
+        budget: int | None = None,
+    ) -> SQLObservation:
+        """Start an episode and return the question, the table names and the budget.
+
+        ``question_id`` picks one question; otherwise one is drawn from those matching
+        the filters (``split`` defaults to ``"train"`` unless ``db_id`` is given). The
+        same ``seed`` and filters always give the same question.
+        """
+        if question_id is not None:
+            question = self.dataset.get(question_id)
+        else:
+            if split is None and db_id is None:
+                split = "train"
+            pool = self.dataset.select(split=split, db_id=db_id, difficulty=difficulty)
+            rng = random.Random(seed) if seed is not None else self._rng
+            question = pool[rng.randrange(len(pool))]
+        if budget is not None and budget < 1:
+            raise ValueError(f"budget must be at least 1, got {budget}")
+        self._episode = _Episode(
+            question=question,
+            sandbox=self._sandbox(question.db_id),
+            reward=RewardTracker(self.config.reward, question.gold_rows),
+            episode_id=episode_id or uuid.uuid4().hex,
+            budget=budget or self.config.budget,
+        )
+        return self._observe(self._episode, result="", reward=None)
+
+    def _sandbox(self, db_id: str) -> Sandbox:
+        sandbox = self._sandboxes.get(db_id)
+        if sandbox is None:
+            sandbox = Sandbox(self.dataset.db_path(db_id), self.config.sandbox)
+            self._sandboxes[db_id] = sandbox
+            if len(self._sandboxes) > _MAX_OPEN_DATABASES:
+                _, oldest = self._sandboxes.popitem(last=False)
+                if self._episode is None or self._episode.sandbox is not oldest:
+                    oldest.close()
+        else:
+            self._sandboxes.move_to_end(db_id)
+        return sandbox
+
+    # ------------------------------------------------------------------- step
+    def step(
+        self, action: SQLAction | Mapping[str, Any], *, inline_budget_s: float | None = None
+    ) -> SQLObservation:
+        """Apply one action. Malformed actions and steps after the end change nothing.
+
+        With ``inline_budget_s``, a QUERY that runs longer than that is interrupted
+        and ``StepDeferred`` is raised with the episode untouched; the caller then
+        repeats the step without the budget (in a worker thread) to get the result.
+        """
+        ep = self._require_episode()
+        if not isinstance(action, SQLAction):
+            try:
+                action = SQLAction.model_validate(action)
+            except ValidationError as exc:
+                return self._rejected(ep, _validation_message(exc))
+        if ep.done:
+            return self._rejected(ep, "the episode is over; call reset() to start a new one")
+        argument = action.argument.strip()
+        if not argument:
+            table = ep.sandbox.table_names[0] if ep.sandbox.table_names else "<table>"
+            return self._rejected(ep, _EMPTY_ARGUMENT_HELP[action.action_type].format(table=table))
+
+        ep.step_count += 1
+        kind = action.action_type
+        if kind is ActionType.ANSWER:
+            obs = self._answer(ep, argument)
+        elif kind is ActionType.QUERY:
+            obs = self._query(ep, argument, inline_budget_s)
+        else:
+            obs = self._explore(ep, kind, argument)
+        return obs
+
+    def _answer(self, ep: _Episode, text: str) -> SQLObservation:
+        q = ep.question
+        verdict = check_answer(text, q.gold_rows, q.order_matters)
+        ep.answer, ep.correct, ep.terminated = text, verdict.correct, True
+        reward = ep.reward.answer(verdict.correct)
+        message = "Correct." if verdict.correct else f"Incorrect: {verdict.reason}."
+        ep.history.append(
+            f"ANSWER {_clip(text)} -> {'correct' if verdict.correct else 'incorrect'}"
+        )
+        return self._finish_step(ep, reward, result=message)
+
+    def _query(self, ep: _Episode, sql: str, inline_budget_s: float | None) -> SQLObservation:
+        key = (ActionType.QUERY, _SPACES.sub(" ", sql).rstrip("; "))
+        deferrable = inline_budget_s is not None and inline_budget_s < self.config.sandbox.timeout_s
+        try:
+            outcome = ep.sandbox.execute(sql, timeout_s=inline_budget_s if deferrable else None)
+        except SandboxError as exc:
+            if deferrable and isinstance(exc, QueryTimeoutError):
+                ep.step_count -= 1
+                raise StepDeferred(
+                    f"query needs more than {inline_budget_s} s; run the step again"
+                ) from exc
+            reward = ep.reward.exploration(key, ok=False)
+            ep.history.append(f"QUERY {_clip(sql)} -> error")
+            return self._finish_step(ep, reward, error=str(exc))
+        info_key = (tuple(outcome.columns), _rows_fingerprint(outcome.rows))
+        reward = ep.reward.query(key, outcome.rows, info_key)
+        ep.history.append(
+            f"QUERY {_clip(sql)} -> {outcome.total_rows:,}{'+' if outcome.total_is_lower_bound else ''} rows"
+        )
+        return self._finish_step(ep, reward, outcome=outcome)
+
+    def _explore(self, ep: _Episode, kind: ActionType, name: str) -> SQLObservation:
+        try:
+            table = ep.sandbox.resolve_table(name)
+        except SandboxError as exc:
+            reward = ep.reward.exploration((kind, name.casefold()), ok=False)
+            ep.history.append(f"{kind.value} {_clip(name)} -> error")
+            return self._finish_step(ep, reward, error=str(exc))
+        key = (kind, table)
+        try:
+            if kind is ActionType.DESCRIBE:
+                schema = ep.sandbox.describe(table)
+                ep.described.setdefault(table, schema)
+                reward = ep.reward.exploration(key, ok=True, info_keys=(key,))
+                ep.history.append(f"DESCRIBE {table} -> {len(schema.columns)} columns")
+                return self._finish_step(
+                    ep, reward, result=_describe_text(schema), table=_describe_table(schema)
+                )
+            outcome = ep.sandbox.sample(table, self.config.sample_rows)
+        except SandboxError as exc:
+            reward = ep.reward.exploration(key, ok=False)
+            ep.history.append(f"{kind.value} {table} -> error")
+            return self._finish_step(ep, reward, error=str(exc))
+        reward = ep.reward.exploration(key, ok=True, info_keys=(key,))
+        ep.history.append(f"SAMPLE {table} -> {len(outcome.rows)} rows")
+        return self._finish_step(ep, reward, outcome=outcome, heading=f"Sample of {table}:")
+
+    def _finish_step(
+        self,
+        ep: _Episode,
+        reward: RewardBreakdown,
+        *,
+        result: str = "",
+        error: str = "",
+        outcome: QueryOutcome | None = None,
+        table: ResultTable | None = None,
+        heading: str = "",
+    ) -> SQLObservation:
+        if outcome is not None:
+            cfg = self.config
+            result = render_rows(
+                outcome.columns,
+                outcome.rows,
+                total=outcome.total_rows,
+                lower_bound=outcome.total_is_lower_bound,
+                max_rows=cfg.display_rows,
+                width=cfg.max_cell_chars,
+            )
+            if heading:
+                result = f"{heading}\n{result}"
+            table = ResultTable(
+                columns=outcome.columns,
+                rows=outcome.rows[: cfg.result_rows],
+                total_rows=outcome.total_rows,
+                total_is_lower_bound=outcome.total_is_lower_bound,
+            )
+        if not ep.done and ep.step_count >= ep.budget:
+            ep.truncated = True
+            reward = reward + ep.reward.budget_exhausted()
+            note = "Budget exhausted: the episode is over without an answer."
+            result = f"{result}\n{note}" if result else note
+        ep.total = ep.total + reward
+        return self._observe(ep, result=result, error=error, table=table, reward=reward)
+
+    def _rejected(self, ep: _Episode, message: str) -> SQLObservation:
+        return self._observe(ep, result="", error=message, reward=RewardBreakdown())
+
+    # ------------------------------------------------------------ observation
+    def _observe(
+        self,
+        ep: _Episode,
+        *,
+        result: str,
+        reward: RewardBreakdown | None,
+        error: str = "",
+        table: ResultTable | None = None,
+    ) -> SQLObservation:
+        q = ep.question
+        return SQLObservation(
+            done=ep.done,
+            reward=None if reward is None else reward.total,
+            question=q.question,
+            db_id=q.db_id,
+            tables=list(ep.sandbox.table_names),
+            schema_info=self._schema_info(ep),
+            result=result,
+            table=table,
+            error=error,
+            step_count=ep.step_count,
+            budget_remaining=ep.budget - ep.step_count,
+            action_history=list(ep.history),
+            reward_breakdown=reward,
+        )
+
+    @staticmethod
+    def _schema_info(ep: _Episode) -> str:
+        lines = [f"Tables: {', '.join(ep.sandbox.table_names)}"]
+        for schema in ep.described.values():
+            lines.append(
+                schema_line(
+                    schema.name,
+                    [(c.name, c.type, c.primary_key) for c in schema.columns],
+                    [(f.column, f.ref_table, f.ref_column) for f in schema.foreign_keys],
+                )
+            )
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> EpisodeState:
+        ep = self._require_episode()
+        q = ep.question
+        over = ep.done
+        return EpisodeState(
+            episode_id=ep.episode_id,
+            step_count=ep.step_count,
+            question_id=q.id,
+            question=q.question,
+            db_id=q.db_id,
+            split=q.split,
+            difficulty=q.difficulty,
+            budget=ep.budget,
+            budget_remaining=ep.budget - ep.step_count,
+            done=over,
+            terminated=ep.terminated,
+            truncated=ep.truncated,
+            total_reward=ep.total.total,
+            reward_by_layer=ep.total,
+            described_tables=list(ep.described),
+            action_history=list(ep.history),
+            answer=ep.answer,
+            correct=ep.correct,
+            gold_sql=q.gold_sql if over else None,
+            gold_columns=list(q.gold_columns) if over else None,
+            gold_rows=[list(r) for r in q.gold_rows] if over else None,
+        )
+
+    @property
+    def question(self) -> Question:
+        """The current question record, gold included: for harnesses, never for agents."""
+        return self._require_episode().question
+
+    def _require_episode(self) -> _Episode:
+        if self._episode is None:
+            raise ResetNeeded("call reset() before step() or state")
+        return self._episode
+
+    def close(self) -> None:
+        """Close every open database; the environment can still ``reset`` afterwards."""
+        for sandbox in self._sandboxes.values():
+            sandbox.close()
+        self._sandboxes.clear()
+        self._episode = None
+
+    def __enter__(self) -> SQLEnvironment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    text = _SPACES.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _rows_fingerprint(rows: list[list[Any]]) -> int:
+    return hash(tuple(map(tuple, rows[:1000])))
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "action"
+        parts.append(f"{where}: {err['msg']}")
+    return "invalid action: " + "; ".join(parts)
+
+
+def _describe_text(schema: TableSchema) -> str:
+    refs = {fk.column: f"{fk.ref_table}.{fk.ref_column}" for fk in schema.foreign_keys}
+    lines = [
+        f"Table {schema.name} ({schema.row_count:,} row{'' if schema.row_count == 1 else 's'})"
+    ]
+    for col in schema.columns:
+        flags = [col.type or "ANY"]
+        if col.primary_key:
+            flags.append("primary key")
+        if col.not_null:
+            flags.append("not null")
+        if col.name in refs:
+            flags.append(f"references {refs[col.name]}")
+        lines.append(f"- {col.name}: {', '.join(flags)}")
+    return "\n".join(lines)
+
+
+def _describe_table(schema: TableSchema) -> ResultTable:
+    refs = {fk.column: f"{fk.ref_table}.{fk.ref_column}" for fk in schema.foreign_keys}
+    rows: list[list[Any]] = [
+        [c.name, c.type, int(c.primary_key), int(c.not_null), refs.get(c.name)]
+        for c in schema.columns
+    ]
+    return ResultTable(
+        columns=["column", "type", "primary_key", "not_null", "references"],
+        rows=rows,
+        total_rows=len(rows),
+    )

@@ -1,0 +1,117 @@
+"""``evaluate(env, policy, questions)``: play each question once and summarise.
+
+The report is the same JSON for every policy (oracle, random, or a model), so
+numbers from different agents are comparable line by line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+from .dataset import Question
+from .env import SQLEnvironment
+from .policies import Policy
+
+__all__ = ["EpisodeResult", "EvalReport", "evaluate"]
+
+
+class EpisodeResult(BaseModel):
+    question_id: str
+    db_id: str
+    difficulty: str
+    correct: bool
+    total_return: float
+    steps: int
+    error: str | None = None
+
+
+class LevelSummary(BaseModel):
+    n: int
+    success_rate: float
+    mean_return: float
+
+
+class EvalReport(BaseModel):
+    policy: str
+    n: int
+    success_rate: float
+    mean_return: float
+    mean_steps: float
+    errors: int
+    seconds: float
+    by_difficulty: dict[str, LevelSummary]
+    episodes: list[EpisodeResult]
+
+    def summary(self) -> dict[str, Any]:
+        """The report without per-episode rows, for printing."""
+        return self.model_dump(exclude={"episodes"})
+
+
+def play_episode(env: SQLEnvironment, policy: Policy, question: Question) -> EpisodeResult:
+    """Play one question to the end. An exception from the policy counts as a failure."""
+    obs = env.reset(question_id=question.id)
+    error = None
+    try:
+        policy.begin(obs, question.id)
+        while not obs.done:
+            obs = env.step(policy.act(obs))
+    except Exception as exc:  # a broken policy must not end the whole evaluation
+        error = f"{type(exc).__name__}: {exc}"
+    state = env.state
+    return EpisodeResult(
+        question_id=question.id,
+        db_id=question.db_id,
+        difficulty=question.difficulty,
+        correct=bool(state.correct),
+        total_return=state.total_reward,
+        steps=state.step_count,
+        error=error,
+    )
+
+
+def evaluate(
+    env: SQLEnvironment,
+    policy: Policy,
+    questions: Iterable[Question],
+    progress: Callable[[EpisodeResult], None] | None = None,
+) -> EvalReport:
+    """Play every question once with ``policy`` and aggregate the results."""
+    start = time.perf_counter()
+    results: list[EpisodeResult] = []
+    for question in questions:
+        result = play_episode(env, policy, question)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    by_level: dict[str, list[EpisodeResult]] = defaultdict(list)
+    for r in results:
+        by_level[r.difficulty].append(r)
+    order = ["easy", "medium", "hard", "extra"]
+    return EvalReport(
+        policy=policy.name,
+        n=len(results),
+        success_rate=_mean([r.correct for r in results]),
+        mean_return=_mean([r.total_return for r in results]),
+        mean_steps=_mean([r.steps for r in results]),
+        errors=sum(r.error is not None for r in results),
+        seconds=time.perf_counter() - start,
+        by_difficulty={
+            level: LevelSummary(
+                n=len(rs),
+                success_rate=_mean([r.correct for r in rs]),
+                mean_return=_mean([r.total_return for r in rs]),
+            )
+            for level in sorted(by_level, key=lambda lv: order.index(lv) if lv in order else 99)
+            for rs in [by_level[level]]
+        },
+        episodes=results,
+    )
+
+
+def _mean(values: list[Any]) -> float:
+    return float(sum(values)) / len(values) if values else 0.0

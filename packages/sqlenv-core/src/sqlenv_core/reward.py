@@ -1,0 +1,163 @@
+"""The three reward layers, as small pure pieces plus one per-episode tracker.
+
+* operational: ``exec_ok`` for an action that ran, ``new_info`` the first time a
+  table is described or sampled or a result is seen (capped per episode), a
+  ``repeat_penalty`` for an action already taken, and a ``step_cost`` on every
+  non-ANSWER step.
+* progress: potential-based shaping, ``progress_weight * (phi(s') - phi(s))``, where
+  phi is the similarity of the latest QUERY result to the gold rows. It telescopes,
+  so an episode's progress reward is ``progress_weight * phi(last result)``.
+* terminal: ``correct`` for a right answer, ``wrong`` otherwise or when the budget
+  runs out.
+
+With ``exec_ok <= step_cost`` the shaping an episode can collect is bounded by
+``new_info_cap + progress_weight`` whatever its length: the terminal reward stays
+dominant. ``docs/reward.md`` has the table and the reasoning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+from .checker import normalize_cell
+from .config import RewardConfig
+from .schemas import Cell, RewardBreakdown
+
+__all__ = ["RewardTracker", "cardinality_score", "numeric_closeness", "similarity", "value_overlap"]
+
+Rows = Sequence[Sequence[Cell]]
+
+
+def cardinality_score(n_pred: int, n_gold: int) -> float:
+    """1 when the row counts agree, falling linearly with their relative difference."""
+    return 1.0 - abs(n_pred - n_gold) / max(n_pred, n_gold, 1)
+
+
+def _cell_bag(rows: Rows) -> Counter[Hashable]:
+    return Counter(normalize_cell(c) for row in rows for c in row)
+
+
+def value_overlap(pred: Counter[Hashable], gold: Counter[Hashable]) -> float:
+    """Multiset F1 of the cell values: rewards finding the right values, in any layout."""
+    if not pred and not gold:
+        return 1.0
+    common = sum((pred & gold).values())
+    if common == 0:
+        return 0.0
+    precision = common / sum(pred.values())
+    recall = common / sum(gold.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def _numbers(rows: Rows) -> list[float]:
+    return [
+        float(c) for row in rows for c in row if isinstance(c, int | float) and math.isfinite(c)
+    ]
+
+
+def numeric_closeness(pred: Sequence[float], gold: Sequence[float]) -> float | None:
+    """Mean over gold numbers of how close the nearest predicted number is.
+
+    ``None`` when the gold has no numbers, so the layer's weight goes to the others.
+    An aggregate off by 10% still earns most of this component, unlike exact overlap.
+    """
+    if not gold:
+        return None
+    if not pred:
+        return 0.0
+    total = 0.0
+    for g in gold:
+        best = 0.0
+        for p in pred:
+            score = 1.0 - min(1.0, abs(p - g) / max(abs(p), abs(g), 1.0))
+            if score > best:
+                best = score
+                if best == 1.0:
+                    break
+        total += best
+    return total / len(gold)
+
+
+@dataclass(frozen=True)
+class _GoldProfile:
+    n_rows: int
+    bag: Counter[Hashable]
+    numbers: list[float]
+
+    @classmethod
+    def of(cls, rows: Rows) -> _GoldProfile:
+        # Numeric closeness is quadratic; a sample of 200 gold numbers keeps it bounded.
+        return cls(len(rows), _cell_bag(rows), _numbers(rows)[:200])
+
+
+def similarity(pred_rows: Rows, gold_rows: Rows, config: RewardConfig | None = None) -> float:
+    """phi in [0, 1]: 1 exactly when the result has the gold's rows and values."""
+    return _similarity(pred_rows, _GoldProfile.of(gold_rows), config or RewardConfig())
+
+
+def _similarity(pred_rows: Rows, gold: _GoldProfile, cfg: RewardConfig) -> float:
+    parts = [
+        (cfg.weight_cardinality, cardinality_score(len(pred_rows), gold.n_rows)),
+        (cfg.weight_value_overlap, value_overlap(_cell_bag(pred_rows), gold.bag)),
+    ]
+    numeric = numeric_closeness(_numbers(pred_rows)[:200], gold.numbers)
+    if numeric is not None:
+        parts.append((cfg.weight_numeric, numeric))
+    weight = sum(w for w, _ in parts)
+    return sum(w * s for w, s in parts) / weight if weight else 0.0
+
+
+@dataclass
+class RewardTracker:
+    """Reward bookkeeping for one episode; the engine calls one method per step."""
+
+    config: RewardConfig
+    gold_rows: Rows
+    phi: float = 0.0
+    new_info_total: float = 0.0
+    _seen_actions: set[Hashable] = field(default_factory=set)
+    _seen_info: set[Hashable] = field(default_factory=set)
+    _gold: _GoldProfile | None = None
+
+    def exploration(
+        self, action_key: Hashable, ok: bool, info_keys: Sequence[Hashable] = ()
+    ) -> RewardBreakdown:
+        """Operational reward of a DESCRIBE, SAMPLE or failed QUERY (no progress change)."""
+        return RewardBreakdown.of(operational=self._operational(action_key, ok, info_keys))
+
+    def query(self, action_key: Hashable, rows: Rows, info_key: Hashable) -> RewardBreakdown:
+        """A QUERY that ran: operational reward plus the change in phi."""
+        operational = self._operational(action_key, True, (info_key,))
+        if self._gold is None:
+            self._gold = _GoldProfile.of(self.gold_rows)
+        phi = _similarity(rows, self._gold, self.config)
+        progress = self.config.progress_weight * (phi - self.phi)
+        self.phi = phi
+        return RewardBreakdown.of(operational=operational, progress=progress)
+
+    def answer(self, correct: bool) -> RewardBreakdown:
+        return RewardBreakdown.of(terminal=self.config.correct if correct else self.config.wrong)
+
+    def budget_exhausted(self) -> RewardBreakdown:
+        return RewardBreakdown.of(terminal=self.config.budget_exhausted)
+
+    def _operational(self, action_key: Hashable, ok: bool, info_keys: Sequence[Hashable]) -> float:
+        cfg = self.config
+        reward = -cfg.step_cost
+        if action_key in self._seen_actions:
+            return reward - cfg.repeat_penalty
+        self._seen_actions.add(action_key)
+        if not ok:
+            return reward
+        reward += cfg.exec_ok
+        for key in info_keys:
+            if key not in self._seen_info:
+                self._seen_info.add(key)
+                grant = min(cfg.new_info, cfg.new_info_cap - self.new_info_total)
+                if grant > 0:
+                    self.new_info_total += grant
+                    reward += grant
+        return reward

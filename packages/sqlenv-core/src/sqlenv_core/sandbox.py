@@ -1,0 +1,694 @@
+"""A read-only, time- and size-bounded SQLite sandbox for agent-written SQL.
+
+An agent's SQL is untrusted, so several independent layers keep it harmless:
+
+1. **Read-only file.** The database is opened with ``mode=ro`` and ``PRAGMA query_only``;
+   SQLite itself refuses to write, whatever reaches it.
+2. **Static check** (:func:`check_sql`). The text is bounded in length, must be free
+   of NUL bytes and must parse (with sqlglot) as exactly one query: SELECT, a set
+   operation, VALUES or a CTE ending in one of these. Its verdicts are cached, because an
+   RL loop sends the same SQL over and over.
+3. **Authorizer.** SQLite asks :func:`_make_authorizer` about every operation while it
+   prepares a statement; only reading, selecting, recursive CTEs and functions (minus a
+   denylist) pass. This is the real guard: sqlglot only has to be right about what it
+   *accepts* being a query, and SQL it cannot parse is left for SQLite and the
+   authorizer to judge instead of being rejected (sqlglot does not know every SQLite
+   construct, and every Spider gold query must run).
+4. **Deadline.** A progress handler interrupts SQLite once the per-query deadline passes,
+   during execution *and* while rows are being fetched.
+5. **Size limits.** SQLite's own length limit caps every value (``randomblob(1e9)`` fails
+   at once), and fetching stops at ``max_fetch_rows`` rows or ``max_result_bytes``
+   (approximate) bytes, reporting honestly whether more rows exist.
+
+Per-query overhead is kept close to raw ``sqlite3`` (one cached check, one lock, two
+clock reads, a pass over the fetched cells), since the RL loop runs many small queries.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain
+from pathlib import Path
+from time import monotonic
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import quote
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from sqlenv_core.config import SandboxConfig
+from sqlenv_core.errors import DataError, QueryRejectedError, QueryTimeoutError, SandboxError
+from sqlenv_core.schemas import Cell
+
+__all__ = [
+    "ColumnInfo",
+    "ForeignKey",
+    "QueryOutcome",
+    "Sandbox",
+    "TableSchema",
+    "check_sql",
+    "render_blob",
+]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOutcome:
+    """What one query returned, bounded so that any query is safe to hold and serialise.
+
+    ``rows`` holds at most ``max_fetch_rows`` rows and stops soon after their approximate
+    size passes ``max_result_bytes`` (the row that crosses the limit is kept).
+    ``total_rows`` counts the rows SQLite produced before fetching stopped (it can exceed
+    ``len(rows)`` when the byte limit cut a batch short), and ``total_is_lower_bound``
+    is True only when more rows are known to exist (or, rarely, when the deadline ran out
+    while checking whether they do), so a caller can say "at least N rows".
+    """
+
+    columns: list[str]
+    rows: list[list[Cell]]
+    total_rows: int
+    total_is_lower_bound: bool
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnInfo:
+    """One column as declared: ``type`` is the declared type text ('' when none)."""
+
+    name: str
+    type: str
+    primary_key: bool
+    not_null: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    """``column`` of this table references ``ref_table.ref_column``."""
+
+    column: str
+    ref_table: str
+    ref_column: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableSchema:
+    """What DESCRIBE shows: columns in declaration order, foreign keys and the row count."""
+
+    name: str
+    columns: list[ColumnInfo]
+    foreign_keys: list[ForeignKey]
+    row_count: int
+
+
+# --------------------------------------------------------------------------- static check
+
+_QUERY_TYPES: Final = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.Values)
+"""Top-level statement types that are queries (a CTE is an argument of one of these)."""
+
+_WRITE_TYPES: Final = (
+    exp.DML,  # INSERT, UPDATE, DELETE, MERGE, COPY
+    exp.DDL,  # CREATE (and INSERT again)
+    exp.Drop,
+    exp.Alter,
+    exp.Attach,
+    exp.Detach,
+    exp.Pragma,
+    exp.Analyze,
+    exp.Command,  # what sqlglot falls back to for REPLACE, VACUUM, EXPLAIN, ALTER ...
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.TruncateTable,
+)
+"""Nodes that must not occur anywhere in an accepted tree (e.g. ``WITH x AS (..) DELETE``)."""
+
+_KIND_BY_TYPE: Final[dict[type, str]] = {
+    exp.Insert: "INSERT",
+    exp.Update: "UPDATE",
+    exp.Delete: "DELETE",
+    exp.Merge: "MERGE",
+    exp.Create: "CREATE",
+    exp.Drop: "DROP",
+    exp.Alter: "ALTER",
+    exp.Attach: "ATTACH",
+    exp.Detach: "DETACH",
+    exp.Pragma: "PRAGMA",
+    exp.Analyze: "ANALYZE",
+    exp.Transaction: "BEGIN",
+    exp.Commit: "COMMIT",
+    exp.Rollback: "ROLLBACK",
+    exp.TruncateTable: "TRUNCATE",
+}
+
+_FIRST_WORD: Final = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))*([A-Za-z_]\w*)", re.S)
+
+_CACHE_MAX_CHARS: Final = 8192
+"""Longer SQL is checked without caching, so the cache holds at most ~32 MiB of text."""
+
+
+def _kind(node: exp.Expr, sql: str) -> str:
+    """A short upper-case name for a rejected statement, e.g. ``INSERT`` or ``VACUUM``."""
+    if isinstance(node, exp.Command):
+        return str(node.this).upper()
+    for cls in type(node).__mro__:
+        kind = _KIND_BY_TYPE.get(cls)
+        if kind is not None:
+            return kind
+    match = _FIRST_WORD.match(sql)
+    return match.group(1).upper() if match else type(node).__name__.upper()
+
+
+def _verdict(sql: str) -> tuple[str | None, str]:
+    """``(error, sql_to_run)``: ``error`` is None when ``sql`` may run.
+
+    ``sql_to_run`` is ``sql`` itself, or ``sql`` without the extra trailing semicolons
+    that sqlglot accepts but Python's ``sqlite3`` counts as a second statement.
+    """
+    try:
+        parsed = sqlglot.parse(sql, read="sqlite")
+    except (SqlglotError, RecursionError):
+        # sqlglot does not know every SQLite construct (and recurses on deep nesting). A
+        # query it cannot parse may still be valid SQLite, so let SQLite decide: the
+        # read-only file and the authorizer, not this check, make running it safe.
+        return None, sql
+    # Empty statements come back as None, a comment after the last ";" as a Semicolon.
+    statements = [tree for tree in parsed if tree is not None and type(tree) is not exp.Semicolon]
+    if not statements:
+        return "empty query; write a single SELECT statement", sql
+    if len(statements) > 1:
+        return f"only one statement per QUERY; got {len(statements)}", sql
+    tree = statements[0]
+    if not isinstance(tree, _QUERY_TYPES):
+        return f"only a single read-only SELECT is allowed; got {_kind(tree, sql)}", sql
+    write = tree.find(*_WRITE_TYPES)
+    if write is not None:
+        return f"only a single read-only SELECT is allowed; got {_kind(write, sql)}", sql
+    if len(parsed) > 1:  # "SELECT 1;;": one statement, then empty ones
+        return None, sql.rstrip(" \t\r\n\f;")
+    return None, sql
+
+
+_cached_verdict = lru_cache(maxsize=4096)(_verdict)
+
+
+def _checked(sql: str, max_chars: int) -> str:
+    """Run :func:`check_sql` and return the text to hand to SQLite."""
+    if len(sql) > max_chars:
+        raise QueryRejectedError(
+            f"query is too long ({len(sql)} characters; the limit is {max_chars})"
+        )
+    if "\x00" in sql:
+        raise QueryRejectedError("query contains a NUL character")
+    error, to_run = _cached_verdict(sql) if len(sql) <= _CACHE_MAX_CHARS else _verdict(sql)
+    if error is not None:
+        raise QueryRejectedError(error)
+    return to_run
+
+
+def check_sql(sql: str, max_chars: int = 100_000) -> None:
+    """Raise :class:`QueryRejectedError` unless ``sql`` is one read-only query.
+
+    Length and NUL bytes are checked before parsing (both are cheap and parsing either
+    would be wasted work). Verdicts are cached in an LRU cache of 4096 SQL texts: the RL
+    loop repeats queries a lot, and a cache hit costs well under a microsecond against
+    tens to hundreds of microseconds for a parse. SQL that sqlglot cannot parse passes
+    (see the module docstring): SQLite and the authorizer still stand behind this check.
+    """
+    _checked(sql, max_chars)
+
+
+# --------------------------------------------------------------------------- authorizer
+
+_OK: Final = sqlite3.SQLITE_OK
+_DENY: Final = sqlite3.SQLITE_DENY
+_FUNCTION: Final = sqlite3.SQLITE_FUNCTION
+_PRAGMA: Final = sqlite3.SQLITE_PRAGMA
+_ALLOWED_ACTIONS: Final = frozenset(
+    {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE}
+)
+_DENIED_FUNCTIONS: Final = frozenset(
+    {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+)
+_INTERNAL_PRAGMAS: Final = frozenset({"table_info", "foreign_key_list"})
+
+# Authorizer action codes share integers with result codes, so name them explicitly.
+_ACTION_NAMES: Final[dict[int, str]] = {
+    getattr(sqlite3, f"SQLITE_{name.replace(' ', '_')}"): name
+    for name in (
+        "CREATE INDEX", "CREATE TABLE", "CREATE TEMP INDEX", "CREATE TEMP TABLE",
+        "CREATE TEMP TRIGGER", "CREATE TEMP VIEW", "CREATE TRIGGER", "CREATE VIEW",
+        "DELETE", "DROP INDEX", "DROP TABLE", "DROP TEMP INDEX", "DROP TEMP TABLE",
+        "DROP TEMP TRIGGER", "DROP TEMP VIEW", "DROP TRIGGER", "DROP VIEW", "INSERT",
+        "PRAGMA", "TRANSACTION", "UPDATE", "ATTACH", "DETACH", "ALTER TABLE", "REINDEX",
+        "ANALYZE", "CREATE VTABLE", "DROP VTABLE", "SAVEPOINT",
+    )
+}  # fmt: skip
+
+
+class _State:
+    """Mutable state shared with SQLite's callbacks.
+
+    The callbacks close over this small object rather than the :class:`Sandbox`, so a
+    dropped sandbox is freed (and its connection closed) without waiting for the GC.
+    """
+
+    __slots__ = ("deadline", "denied", "internal", "timed_out")
+
+    def __init__(self) -> None:
+        self.deadline = float("inf")
+        self.denied: str | None = None
+        self.internal = False
+        self.timed_out = False
+
+
+def _make_authorizer(state: _State) -> Any:
+    """SQLite's authorizer: allow reading, deny everything else.
+
+    It runs only when a statement is prepared; Python's statement cache skips that for
+    repeated SQL, so it costs nothing on repeats. ``state.internal`` lets the sandbox's
+    own DESCRIBE use ``PRAGMA table_info`` / ``foreign_key_list``.
+    """
+
+    def authorize(
+        action: int, arg1: str | None, arg2: str | None, db: str | None, source: str | None
+    ) -> int:
+        if action in _ALLOWED_ACTIONS:
+            return _OK
+        if action == _FUNCTION:
+            if arg2 is not None and arg2.lower() in _DENIED_FUNCTIONS:
+                state.denied = f"the function {arg2}() is not allowed"
+                return _DENY
+            return _OK
+        if action == _PRAGMA and state.internal and arg1 in _INTERNAL_PRAGMAS:
+            return _OK
+        name = _ACTION_NAMES.get(action, f"operation {action}")
+        state.denied = f"only a single read-only SELECT is allowed; got {name}"
+        return _DENY
+
+    return authorize
+
+
+def _make_progress_handler(state: _State) -> Any:
+    """Interrupts SQLite (by returning True) once the current deadline has passed."""
+
+    def progress() -> bool:
+        if monotonic() > state.deadline:
+            state.timed_out = True
+            return True
+        return False
+
+    return progress
+
+
+# --------------------------------------------------------------------------- helpers
+
+_BLOB_PREVIEW_BYTES: Final = 64
+_INF: Final = float("inf")
+
+
+def render_blob(value: bytes) -> str:
+    """A BLOB as SQL-literal text, ``x'00ff'``; longer than 64 bytes: ``x'00ff…'(1024 bytes)``."""
+    if len(value) <= _BLOB_PREVIEW_BYTES:
+        return f"x'{value.hex()}'"
+    return f"x'{value[:_BLOB_PREVIEW_BYTES].hex()}…'({len(value)} bytes)"
+
+
+def _render_row(row: tuple[Any, ...]) -> list[Cell]:
+    return [render_blob(v) if type(v) is bytes else v for v in row]
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_QUOTE_PAIRS: Final = {'"': '"', "`": "`", "[": "]", "'": "'"}
+
+
+def _unquote(name: str) -> str:
+    name = name.strip()
+    while len(name) >= 2 and _QUOTE_PAIRS.get(name[0]) == name[-1]:
+        name = name[1:-1].strip()
+    return name
+
+
+def _batch_size(batch: list[tuple[Any, ...]]) -> tuple[int, bool]:
+    """Approximate bytes (string/blob lengths + 8 per cell) and whether there is a blob."""
+    size = 0
+    blob = False
+    for v in chain.from_iterable(batch):
+        t = type(v)
+        if t is str:
+            size += len(v)
+        elif t is bytes:
+            size += len(v)
+            blob = True
+    if batch:
+        size += 8 * len(batch) * len(batch[0])
+    return size, blob
+
+
+def _row_size(row: tuple[Any, ...]) -> int:
+    size = 8 * len(row)
+    for v in row:
+        if type(v) is str or type(v) is bytes:
+            size += len(v)
+    return size
+
+
+# --------------------------------------------------------------------------- sandbox
+
+_BATCH_CELLS: Final = 256
+"""Cells per fetchmany(): enough to make the per-batch cost negligible, few enough that
+a batch of maximal values stays bounded (256 x ``max_cell_bytes``, 256 MB by default, and
+only for deliberately huge values: Spider's largest cell is 213 bytes)."""
+
+
+class Sandbox:
+    """One read-only SQLite database, safe to hand agent-written SQL.
+
+    Not for concurrent use by several threads at once: calls are serialised by a lock
+    (a query re-run in a worker thread simply makes the next call wait). Use as a context
+    manager or call :meth:`close`.
+    """
+
+    __slots__ = (
+        "_conn",
+        "_lock",
+        "_lower_names",
+        "_max_bytes",
+        "_max_rows",
+        "_max_sql_chars",
+        "_path",
+        "_schemas",
+        "_state",
+        "_timeout_s",
+        "config",
+        "table_names",
+    )
+
+    def __init__(self, db_path: str | Path, config: SandboxConfig | None = None) -> None:
+        self.config = config if config is not None else SandboxConfig()
+        cfg = self.config
+        self._path = Path(db_path)
+        if not self._path.is_file():
+            raise DataError(f"database file not found: {self._path}")
+        self._timeout_s = cfg.timeout_s
+        self._max_rows = cfg.max_fetch_rows
+        self._max_bytes = cfg.max_result_bytes
+        self._max_sql_chars = cfg.max_sql_chars
+        self._lock = threading.Lock()
+        self._schemas: dict[str, TableSchema] = {}
+        self._state = _State()
+
+        uri = f"file:{quote(str(self._path.resolve()))}?mode=ro"
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+            )
+        except sqlite3.Error as error:
+            raise DataError(f"cannot open database {self._path}: {error}") from None
+        self._conn: sqlite3.Connection | None = conn
+        try:
+            conn.execute("PRAGMA query_only=ON")
+            conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, cfg.max_cell_bytes)
+            conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, max(cfg.max_sql_chars * 4, 1024))
+            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+            conn.set_authorizer(_make_authorizer(self._state))
+            conn.set_progress_handler(_make_progress_handler(self._state), cfg.progress_interval)
+            names = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND substr(name, 1, 7) <> 'sqlite_' ORDER BY rowid"
+            ).fetchall()
+        except sqlite3.Error as error:
+            conn.close()
+            self._conn = None
+            raise DataError(f"cannot read database {self._path}: {error}") from None
+        self.table_names: tuple[str, ...] = tuple(row[0] for row in names)
+        self._lower_names = {name.lower(): name for name in reversed(self.table_names)}
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Close the connection; calling it again does nothing."""
+        conn = self._conn
+        if conn is None:
+            return
+        with self._lock:
+            self._conn = None
+            conn.set_progress_handler(None, 0)
+            conn.set_authorizer(None)
+            conn.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"Sandbox({str(self._path)!r}, {len(self.table_names)} tables, {state})"
+
+    # ----------------------------------------------------------------- tables
+
+    def resolve_table(self, name: str) -> str:
+        """The real name of table ``name``, matched case-insensitively.
+
+        Surrounding whitespace, quotes, backticks, brackets and a trailing semicolon are
+        tolerated because agents add them. Unknown names raise :class:`SandboxError`
+        listing the tables, so the agent can correct itself.
+        """
+        found = self._lower_names.get(name.lower())
+        if found is not None:
+            return found
+        cleaned = _unquote(name)
+        found = self._lower_names.get(cleaned.lower())
+        if found is None and cleaned.endswith(";"):
+            found = self._lower_names.get(_unquote(cleaned.rstrip("; \t\r\n")).lower())
+        if found is None:
+            raise SandboxError(f"no such table: {name.strip()!r}; {self._tables_hint()}")
+        return found
+
+    def _tables_hint(self) -> str:
+        return "tables are: " + ", ".join(self.table_names) if self.table_names else "no tables"
+
+    def describe(self, table: str) -> TableSchema:
+        """Columns (declared type, primary key, NOT NULL), foreign keys and row count.
+
+        Cached per table. The PRAGMAs run through the same connection with the
+        authorizer's ``internal`` flag raised, which admits only these PRAGMAs.
+        """
+        name = self.resolve_table(table)
+        cached = self._schemas.get(name)
+        if cached is not None:
+            return cached
+        quoted = _quote_ident(name)
+        info = self._internal(f"PRAGMA table_info({quoted})")
+        fk_rows = self._internal(f"PRAGMA foreign_key_list({quoted})")
+        columns = [
+            ColumnInfo(
+                name=row[1], type=row[2] or "", primary_key=row[5] > 0, not_null=bool(row[3])
+            )
+            for row in info
+        ]
+        # foreign_key_list numbers constraints newest-first; sort back to declaration order.
+        foreign_keys = [
+            ForeignKey(column=row[3], ref_table=ref_table, ref_column=ref_column)
+            for row in sorted(fk_rows, key=lambda r: (-r[0], r[1]))
+            for ref_table, ref_column in [self._fk_target(row[2], row[4], row[1])]
+        ]
+        outcome = self._run(f"SELECT count(*) FROM {quoted}", self._timeout_s)
+        schema = TableSchema(
+            name=name,
+            columns=columns,
+            foreign_keys=foreign_keys,
+            row_count=int(outcome.rows[0][0]),  # type: ignore[arg-type]
+        )
+        self._schemas[name] = schema
+        return schema
+
+    def _fk_target(self, ref_table: str, ref_column: str | None, seq: int) -> tuple[str, str]:
+        """The referenced table's real name and column (its primary key when implicit)."""
+        real = self._lower_names.get(ref_table.lower())
+        if real is None:  # dangling reference (Spider has a few): report it as declared
+            return ref_table, ref_column or ""
+        if ref_column is None:
+            info = self._internal(f"PRAGMA table_info({_quote_ident(real)})")
+            pks = sorted((row for row in info if row[5]), key=lambda row: row[5])
+            ref_column = pks[seq][1] if seq < len(pks) else ""
+        return real, ref_column
+
+    def _internal(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run one of the sandbox's own PRAGMAs (never agent SQL)."""
+        state = self._state
+        with self._lock:
+            conn = self._open_conn()
+            state.internal = True
+            try:
+                return conn.execute(sql).fetchall()
+            except sqlite3.Error as error:
+                raise SandboxError(f"SQL error: {error}") from None
+            finally:
+                state.internal = False
+                state.denied = None
+
+    def sample(self, table: str, n: int) -> QueryOutcome:
+        """The first ``n`` rows of ``table`` (``SELECT * ... LIMIT n``), bounded like a query."""
+        name = self.resolve_table(table)
+        limit = max(0, int(n))
+        return self._run(f"SELECT * FROM {_quote_ident(name)} LIMIT {limit}", self._timeout_s)
+
+    # ----------------------------------------------------------------- queries
+
+    def execute(self, sql: str, timeout_s: float | None = None) -> QueryOutcome:
+        """Check and run agent SQL; ``timeout_s`` overrides the configured deadline.
+
+        Raises :class:`QueryRejectedError` (not a single read-only query),
+        :class:`QueryTimeoutError` (deadline passed; the sandbox stays usable) or
+        :class:`SandboxError` (any SQLite error, worded for the agent).
+        """
+        to_run = _checked(sql, self._max_sql_chars)
+        return self._run(to_run, self._timeout_s if timeout_s is None else timeout_s)
+
+    def _open_conn(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is None:
+            raise SandboxError("the sandbox is closed")
+        return conn
+
+    def _run(self, sql: str, timeout_s: float) -> QueryOutcome:
+        state = self._state
+        with self._lock:
+            conn = self._open_conn()
+            start = monotonic()
+            state.deadline = start + timeout_s
+            cursor = None
+            try:
+                cursor = conn.execute(sql)
+                columns = [d[0] for d in cursor.description or ()]
+                ncols = len(columns) or 1
+                # Fast path: the whole result arrives in the first batch and is small.
+                want = min(_BATCH_CELLS // ncols or 1, self._max_rows + 1)
+                batch = cursor.fetchmany(want)
+                total = len(batch)
+                size, blob = _batch_size(batch)
+                if total < want and size <= self._max_bytes:
+                    more = False
+                    rows = [_render_row(r) for r in batch] if blob else list(map(list, batch))
+                else:
+                    rows, total, more = self._fetch_rest(cursor, batch, want, size, blob)
+            except (sqlite3.Error, sqlite3.Warning) as error:
+                raise self._translate(error, timeout_s) from None
+            except UnicodeEncodeError:  # a lone surrogate, e.g. from JSON "\ud800"
+                raise QueryRejectedError("the query is not valid Unicode text") from None
+            finally:
+                state.deadline = _INF
+                state.timed_out = False
+                if cursor is not None:
+                    cursor.close()
+            elapsed = monotonic() - start
+        return QueryOutcome(columns, rows, total, more, elapsed)
+
+    def _fetch_rest(
+        self,
+        cursor: sqlite3.Cursor,
+        batch: list[tuple[Any, ...]],
+        step: int,
+        size: int,
+        blob: bool,
+    ) -> tuple[list[list[Cell]], int, bool]:
+        """Go on fetching within the row and byte caps after a first ``batch`` of ``step`` rows.
+
+        Returns ``(rows, total_rows, more_rows_exist)``. Rows are fetched ``step`` at a
+        time so that only one batch beyond the caps is ever held.
+        """
+        max_rows = self._max_rows
+        max_bytes = self._max_bytes
+        limit = max_rows + 1  # one extra row tells whether the row cap cut the result
+        kept: list[tuple[Any, ...]] = []
+        used = 0
+        seen = 0
+        want = step
+        exhausted = False
+        while True:
+            n = len(batch)
+            seen += n
+            if used + size > max_bytes:  # keep rows up to the one that crosses the cap
+                for i, row in enumerate(batch):
+                    used += _row_size(row)
+                    if used > max_bytes:
+                        kept.extend(batch[: i + 1])
+                        break
+                exhausted = n < want
+                break
+            kept.extend(batch)
+            used += size
+            if n < want:
+                exhausted = True
+                break
+            if seen >= limit:
+                break
+            want = min(step, limit - seen)
+            batch = cursor.fetchmany(want)
+            size, has_blob = _batch_size(batch)
+            blob = blob or has_blob
+        if seen > max_rows:
+            total, more = max_rows, True
+            del kept[max_rows:]
+        elif exhausted:
+            total, more = seen, False
+        else:
+            total, more = seen, self._peek(cursor)
+        rows = [_render_row(r) for r in kept] if blob else list(map(list, kept))
+        return rows, total, more
+
+    def _peek(self, cursor: sqlite3.Cursor) -> bool:
+        """Whether the cursor has another row; True if the deadline ends the search."""
+        try:
+            return cursor.fetchone() is not None
+        except sqlite3.OperationalError:
+            if self._state.timed_out:
+                return True
+            raise
+
+    def _translate(self, error: Exception, timeout_s: float) -> SandboxError:
+        """Turn a sqlite3 exception into an agent-readable :class:`SandboxError`."""
+        state = self._state
+        message = str(error)
+        if state.timed_out:
+            return QueryTimeoutError(
+                f"query exceeded the {timeout_s:g} s deadline and was stopped;"
+                " simplify it or add a LIMIT"
+            )
+        if state.denied is not None:
+            denied, state.denied = state.denied, None
+            return QueryRejectedError(denied)
+        if message.startswith("You can only execute one statement"):
+            return QueryRejectedError("only one statement per QUERY")
+        if message.startswith("not authorized"):
+            return QueryRejectedError(f"only a single read-only SELECT is allowed ({message})")
+        if message.startswith("no such table"):
+            return SandboxError(f"SQL error: {message}; {self._tables_hint()}")
+        if message == "string or blob too big":
+            limit = self.config.max_cell_bytes
+            return SandboxError(
+                f"SQL error: string or blob too big (values are limited to {limit} bytes)"
+            )
+        return SandboxError(f"SQL error: {message}")
