@@ -25,7 +25,7 @@ from sqlenv_core.dataset import load_dataset
 from sqlenv_core.env import SQLEnvironment
 from sqlenv_core.evaluation import evaluate
 from sqlenv_core.policies import OraclePolicy
-from sqlenv_core.sandbox import check_sql
+from sqlenv_core import sandbox as sandbox_module
 from sqlenv_core.schemas import ActionType, SQLAction
 
 
@@ -84,7 +84,7 @@ def main() -> None:
     raw_all, cold_all, warm_all = [], [], []
     for _ in range(args.repeat):
         raw_all.append(raw_round(conns, work))
-        check_sql.cache_clear()
+        sandbox_module._cached_verdict.cache_clear()
         cold_all.append(engine_round(env, work, first_qid))
         warm_all.append(engine_round(env, work, first_qid))
     raw = min(raw_all, key=sum)

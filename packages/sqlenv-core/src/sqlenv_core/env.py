@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import re
 import uuid
-from collections import OrderedDict
+from functools import lru_cache
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +24,7 @@ from .config import EnvConfig
 from .dataset import Dataset, Question, load_dataset
 from .errors import QueryTimeoutError, ResetNeeded, SandboxError, StepDeferred
 from .render import render_rows, schema_line
+from .pool import SandboxPool
 from .reward import RewardTracker
 from .sandbox import QueryOutcome, Sandbox, TableSchema
 from .schemas import (
@@ -44,7 +45,6 @@ _EMPTY_ARGUMENT_HELP = {
     ActionType.QUERY: "QUERY needs a SQL SELECT statement, e.g. QUERY SELECT count(*) FROM {table}",
     ActionType.ANSWER: "ANSWER needs a value: a number, a comma list, JSON rows, or [] for no rows",
 }
-_MAX_OPEN_DATABASES = 8
 
 
 @dataclass
@@ -52,7 +52,7 @@ class _Episode:
     """Everything that changes during one episode; replaced wholesale by ``reset``."""
 
     question: Question
-    sandbox: Sandbox
+    tables: tuple[str, ...]
     reward: RewardTracker
     episode_id: str
     budget: int
@@ -79,6 +79,8 @@ class SQLEnvironment:
         config: budget, rendering, sandbox limits and reward constants.
         seed: seeds the environment's own generator, used by ``reset()`` calls
             that give no seed of their own.
+        pool: database connections to borrow from; servers share one among all
+            their environments. By default the environment keeps its own.
     """
 
     def __init__(
@@ -88,11 +90,13 @@ class SQLEnvironment:
         *,
         data_dir: str | None = None,
         seed: int | None = None,
+        pool: SandboxPool | None = None,
     ) -> None:
         self.dataset = dataset if dataset is not None else load_dataset(data_dir)
         self.config = config or EnvConfig()
         self._rng = random.Random(seed)
-        self._sandboxes: OrderedDict[str, Sandbox] = OrderedDict()
+        self._shared_pool = pool
+        self._own_pool: SandboxPool | None = None
         self._episode: _Episode | None = None
 
     # ------------------------------------------------------------------ reset
@@ -125,25 +129,20 @@ class SQLEnvironment:
             raise ValueError(f"budget must be at least 1, got {budget}")
         self._episode = _Episode(
             question=question,
-            sandbox=self._sandbox(question.db_id),
+            tables=self._pool.table_names(question.db_id),
             reward=RewardTracker(self.config.reward, question.gold_rows),
             episode_id=episode_id or uuid.uuid4().hex,
             budget=budget or self.config.budget,
         )
         return self._observe(self._episode, result="", reward=None)
 
-    def _sandbox(self, db_id: str) -> Sandbox:
-        sandbox = self._sandboxes.get(db_id)
-        if sandbox is None:
-            sandbox = Sandbox(self.dataset.db_path(db_id), self.config.sandbox)
-            self._sandboxes[db_id] = sandbox
-            if len(self._sandboxes) > _MAX_OPEN_DATABASES:
-                _, oldest = self._sandboxes.popitem(last=False)
-                if self._episode is None or self._episode.sandbox is not oldest:
-                    oldest.close()
-        else:
-            self._sandboxes.move_to_end(db_id)
-        return sandbox
+    @property
+    def _pool(self) -> SandboxPool:
+        if self._shared_pool is not None:
+            return self._shared_pool
+        if self._own_pool is None:
+            self._own_pool = SandboxPool(self.dataset.db_path, self.config.sandbox, max_idle=8)
+        return self._own_pool
 
     # ------------------------------------------------------------------- step
     def step(
@@ -165,18 +164,17 @@ class SQLEnvironment:
             return self._rejected(ep, "the episode is over; call reset() to start a new one")
         argument = action.argument.strip()
         if not argument:
-            table = ep.sandbox.table_names[0] if ep.sandbox.table_names else "<table>"
+            table = ep.tables[0] if ep.tables else "<table>"
             return self._rejected(ep, _EMPTY_ARGUMENT_HELP[action.action_type].format(table=table))
 
         ep.step_count += 1
         kind = action.action_type
         if kind is ActionType.ANSWER:
-            obs = self._answer(ep, argument)
-        elif kind is ActionType.QUERY:
-            obs = self._query(ep, argument, inline_budget_s)
-        else:
-            obs = self._explore(ep, kind, argument)
-        return obs
+            return self._answer(ep, argument)
+        with self._pool.lease(ep.question.db_id) as sandbox:
+            if kind is ActionType.QUERY:
+                return self._query(ep, sandbox, argument, inline_budget_s)
+            return self._explore(ep, sandbox, kind, argument)
 
     def _answer(self, ep: _Episode, text: str) -> SQLObservation:
         q = ep.question
@@ -189,11 +187,13 @@ class SQLEnvironment:
         )
         return self._finish_step(ep, reward, result=message)
 
-    def _query(self, ep: _Episode, sql: str, inline_budget_s: float | None) -> SQLObservation:
-        key = (ActionType.QUERY, _SPACES.sub(" ", sql).rstrip("; "))
+    def _query(
+        self, ep: _Episode, sandbox: Sandbox, sql: str, inline_budget_s: float | None
+    ) -> SQLObservation:
+        key = (ActionType.QUERY, _squeeze(sql))
         deferrable = inline_budget_s is not None and inline_budget_s < self.config.sandbox.timeout_s
         try:
-            outcome = ep.sandbox.execute(sql, timeout_s=inline_budget_s if deferrable else None)
+            outcome = sandbox.execute(sql, timeout_s=inline_budget_s if deferrable else None)
         except SandboxError as exc:
             if deferrable and isinstance(exc, QueryTimeoutError):
                 ep.step_count -= 1
@@ -201,18 +201,20 @@ class SQLEnvironment:
                     f"query needs more than {inline_budget_s} s; run the step again"
                 ) from exc
             reward = ep.reward.exploration(key, ok=False)
-            ep.history.append(f"QUERY {_clip(sql)} -> error")
+            ep.history.append(f"QUERY {_clip(key[1])} -> error")
             return self._finish_step(ep, reward, error=str(exc))
         info_key = (tuple(outcome.columns), _rows_fingerprint(outcome.rows))
         reward = ep.reward.query(key, outcome.rows, info_key)
         ep.history.append(
-            f"QUERY {_clip(sql)} -> {outcome.total_rows:,}{'+' if outcome.total_is_lower_bound else ''} rows"
+            f"QUERY {_clip(key[1])} -> {outcome.total_rows:,}{'+' if outcome.total_is_lower_bound else ''} rows"
         )
         return self._finish_step(ep, reward, outcome=outcome)
 
-    def _explore(self, ep: _Episode, kind: ActionType, name: str) -> SQLObservation:
+    def _explore(
+        self, ep: _Episode, sandbox: Sandbox, kind: ActionType, name: str
+    ) -> SQLObservation:
         try:
-            table = ep.sandbox.resolve_table(name)
+            table = sandbox.resolve_table(name)
         except SandboxError as exc:
             reward = ep.reward.exploration((kind, name.casefold()), ok=False)
             ep.history.append(f"{kind.value} {_clip(name)} -> error")
@@ -220,14 +222,14 @@ class SQLEnvironment:
         key = (kind, table)
         try:
             if kind is ActionType.DESCRIBE:
-                schema = ep.sandbox.describe(table)
+                schema = sandbox.describe(table)
                 ep.described.setdefault(table, schema)
                 reward = ep.reward.exploration(key, ok=True, info_keys=(key,))
                 ep.history.append(f"DESCRIBE {table} -> {len(schema.columns)} columns")
                 return self._finish_step(
                     ep, reward, result=_describe_text(schema), table=_describe_table(schema)
                 )
-            outcome = ep.sandbox.sample(table, self.config.sample_rows)
+            outcome = sandbox.sample(table, self.config.sample_rows)
         except SandboxError as exc:
             reward = ep.reward.exploration(key, ok=False)
             ep.history.append(f"{kind.value} {table} -> error")
@@ -292,7 +294,7 @@ class SQLEnvironment:
             reward=None if reward is None else reward.total,
             question=q.question,
             db_id=q.db_id,
-            tables=list(ep.sandbox.table_names),
+            tables=list(ep.tables),
             schema_info=self._schema_info(ep),
             result=result,
             table=table,
@@ -305,7 +307,7 @@ class SQLEnvironment:
 
     @staticmethod
     def _schema_info(ep: _Episode) -> str:
-        lines = [f"Tables: {', '.join(ep.sandbox.table_names)}"]
+        lines = [f"Tables: {', '.join(ep.tables)}"]
         for schema in ep.described.values():
             lines.append(
                 schema_line(
@@ -357,10 +359,10 @@ class SQLEnvironment:
         return self._episode
 
     def close(self) -> None:
-        """Close every open database; the environment can still ``reset`` afterwards."""
-        for sandbox in self._sandboxes.values():
-            sandbox.close()
-        self._sandboxes.clear()
+        """Close the databases this environment opened; it can still ``reset`` afterwards."""
+        if self._own_pool is not None:
+            self._own_pool.close()
+            self._own_pool = None
         self._episode = None
 
     def __enter__(self) -> SQLEnvironment:
@@ -370,8 +372,15 @@ class SQLEnvironment:
         self.close()
 
 
+@lru_cache(maxsize=4096)
+def _squeeze(sql: str) -> str:
+    """SQL with runs of whitespace folded and a trailing ``;`` dropped: the repeat key."""
+    return _SPACES.sub(" ", sql).strip().rstrip("; ")
+
+
 def _clip(text: str, limit: int = 80) -> str:
-    text = _SPACES.sub(" ", text).strip()
+    if len(text) > limit or "\n" in text:
+        text = _SPACES.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
