@@ -20,12 +20,12 @@ import statistics
 import time
 from collections import defaultdict
 
+from sqlenv_core import sandbox as sandbox_module
 from sqlenv_core.config import EnvConfig
 from sqlenv_core.dataset import load_dataset
 from sqlenv_core.env import SQLEnvironment
 from sqlenv_core.evaluation import evaluate
 from sqlenv_core.policies import OraclePolicy
-from sqlenv_core import sandbox as sandbox_module
 from sqlenv_core.schemas import ActionType, SQLAction
 
 

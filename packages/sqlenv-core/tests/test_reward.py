@@ -140,13 +140,17 @@ def test_oracle_return_is_far_above_random(env):
     assert random_.mean_return < 0.5 * oracle.mean_return
 
 
-@given(st.lists(st.floats(-1e6, 1e6), max_size=30), st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30))
+@given(
+    st.lists(st.floats(-1e6, 1e6), max_size=30),
+    st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30),
+)
 def test_numeric_closeness_equals_the_brute_force_nearest(pred, gold):
     def brute(p_list, g_list):
         if not p_list:
             return 0.0
         return sum(
-            max(1.0 - min(1.0, abs(p - g) / max(abs(p), abs(g), 1.0)) for p in p_list) for g in g_list
+            max(1.0 - min(1.0, abs(p - g) / max(abs(p), abs(g), 1.0)) for p in p_list)
+            for g in g_list
         ) / len(g_list)
 
     assert numeric_closeness(pred, gold) == pytest.approx(brute(pred, gold), abs=1e-12)

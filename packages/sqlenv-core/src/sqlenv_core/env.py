@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 import re
 import uuid
-from functools import lru_cache
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,8 +23,8 @@ from .checker import check_answer
 from .config import EnvConfig
 from .dataset import Dataset, Question, load_dataset
 from .errors import QueryTimeoutError, ResetNeeded, SandboxError, StepDeferred
-from .render import render_rows, schema_line
 from .pool import SandboxPool
+from .render import render_rows, schema_line
 from .reward import RewardTracker
 from .sandbox import QueryOutcome, Sandbox, TableSchema
 from .schemas import (
