@@ -5,8 +5,9 @@ Run: ``uv run python benchmarks/bench_engine.py [--split eval] [--repeat 3]``
 Both sides run the same gold queries of the split in the same process, interleaved
 per round, so machine drift affects them alike. The raw side is the floor: a
 read-only connection per database, ``execute`` + ``fetchall``, statement cache on.
-The engine side is ``env.step(QUERY)`` in an episode on the same database:
-validation, sandbox, fetch bounds, reward and the observation model. "cold" means
+The engine side is ``env.step(QUERY)`` in episodes of the default budget on the same
+database: validation, sandbox, fetch bounds, reward and the observation model (reset
+time is measured separately). "cold" means
 the SQL-validation cache is cleared before the round (first sight of every query);
 "warm" means it is not (an RL loop repeats queries a lot).
 """
@@ -42,16 +43,19 @@ def raw_round(conns: dict[str, sqlite3.Connection], work: list[tuple[str, str]])
 def engine_round(
     env: SQLEnvironment, work: list[tuple[str, str]], first_qid: dict[str, str]
 ) -> list[float]:
+    """Time each QUERY step; episodes last the default budget, as in training."""
     times = []
     current = None
+    left = 0
     for db_id, sql in work:
-        if db_id != current:
-            env.reset(question_id=first_qid[db_id], budget=10**9)
-            current = db_id
+        if db_id != current or left == 0:
+            obs = env.reset(question_id=first_qid[db_id])
+            current, left = db_id, obs.budget_remaining - 1  # keep one step for ANSWER
         action = SQLAction(action_type=ActionType.QUERY, argument=sql)
         t = time.perf_counter()
         env.step(action)
         times.append(time.perf_counter() - t)
+        left -= 1
     return times
 
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .checker import normalize_cell
@@ -37,15 +36,15 @@ def cardinality_score(n_pred: int, n_gold: int) -> float:
     return 1.0 - abs(n_pred - n_gold) / max(n_pred, n_gold, 1)
 
 
-def _cell_bag(rows: Rows) -> Counter[Hashable]:
-    return Counter(normalize_cell(c) for row in rows for c in row)
-
-
-def value_overlap(pred: Counter[Hashable], gold: Counter[Hashable]) -> float:
+def value_overlap(pred: Mapping[Hashable, int], gold: Mapping[Hashable, int]) -> float:
     """Multiset F1 of the cell values: rewards finding the right values, in any layout."""
     if not pred and not gold:
         return 1.0
-    common = sum((pred & gold).values())
+    common = 0
+    for key, count in pred.items():
+        other = gold.get(key)
+        if other:
+            common += count if count < other else other
     if common == 0:
         return 0.0
     precision = common / sum(pred.values())
@@ -53,10 +52,19 @@ def value_overlap(pred: Counter[Hashable], gold: Counter[Hashable]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _numbers(rows: Rows) -> list[float]:
-    return [
-        float(c) for row in rows for c in row if isinstance(c, int | float) and math.isfinite(c)
-    ]
+def _profile(rows: Rows) -> tuple[dict[Hashable, int], list[float]]:
+    """The multiset of normalised cells and the finite numbers, in one pass."""
+    bag: dict[Hashable, int] = {}
+    numbers: list[float] = []
+    get = bag.get
+    for row in rows:
+        for cell in row:
+            key = normalize_cell(cell)
+            bag[key] = get(key, 0) + 1
+            kind = type(cell)
+            if (kind is int or kind is float) and math.isfinite(cell):  # type: ignore[arg-type]
+                numbers.append(float(cell))  # type: ignore[arg-type]
+    return bag, numbers
 
 
 def numeric_closeness(pred: Sequence[float], gold: Sequence[float]) -> float | None:
@@ -87,12 +95,12 @@ def numeric_closeness(pred: Sequence[float], gold: Sequence[float]) -> float | N
 @dataclass(frozen=True)
 class _GoldProfile:
     n_rows: int
-    bag: Counter[Hashable]
+    bag: dict[Hashable, int]
     numbers: list[float]
 
     @classmethod
     def of(cls, rows: Rows) -> _GoldProfile:
-        return cls(len(rows), _cell_bag(rows), _numbers(rows))
+        return cls(len(rows), *_profile(rows))
 
 
 def similarity(pred_rows: Rows, gold_rows: Rows, config: RewardConfig | None = None) -> float:
@@ -101,15 +109,15 @@ def similarity(pred_rows: Rows, gold_rows: Rows, config: RewardConfig | None = N
 
 
 def _similarity(pred_rows: Rows, gold: _GoldProfile, cfg: RewardConfig) -> float:
-    parts = [
-        (cfg.weight_cardinality, cardinality_score(len(pred_rows), gold.n_rows)),
-        (cfg.weight_value_overlap, value_overlap(_cell_bag(pred_rows), gold.bag)),
-    ]
-    numeric = numeric_closeness(_numbers(pred_rows), gold.numbers)
+    bag, numbers = _profile(pred_rows)
+    score = cfg.weight_cardinality * cardinality_score(len(pred_rows), gold.n_rows)
+    score += cfg.weight_value_overlap * value_overlap(bag, gold.bag)
+    weight = cfg.weight_cardinality + cfg.weight_value_overlap
+    numeric = numeric_closeness(numbers, gold.numbers)
     if numeric is not None:
-        parts.append((cfg.weight_numeric, numeric))
-    weight = sum(w for w, _ in parts)
-    return sum(w * s for w, s in parts) / weight if weight else 0.0
+        score += cfg.weight_numeric * numeric
+        weight += cfg.weight_numeric
+    return score / weight if weight else 0.0
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator
 
 __all__ = [
     "ActionType",
@@ -111,7 +111,9 @@ class ResultTable(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     columns: list[str]
-    rows: list[list[Cell]]
+    # Not validated cell by cell: rows come from SQLite through the engine, and checking
+    # every cell against the Cell union cost more than the query itself on big results.
+    rows: SkipValidation[list[list[Cell]]]
     total_rows: int
     total_is_lower_bound: bool = False
 
@@ -177,4 +179,4 @@ class EpisodeState(BaseModel):
     correct: bool | None = None
     gold_sql: str | None = None
     gold_columns: list[str] | None = None
-    gold_rows: list[list[Cell]] | None = None
+    gold_rows: SkipValidation[list[list[Cell]] | None] = None
