@@ -1,11 +1,22 @@
-"""``sqlenv``: evaluate baseline policies, or play an episode by hand in the terminal."""
+"""``sqlenv``: evaluate policies, export SFT warm-up data, or play an episode by hand.
+
+Policies beyond the built-in ``oracle`` and ``random`` come from other packages through
+the ``sqlenv.policies`` entry-point group: ``sqlenv-client`` registers ``hf`` (a Hugging
+Face causal LM, with its ``trl`` extra) and ``openai`` (any OpenAI-compatible endpoint).
+An entry point names a factory called with the model options given on the command line
+(``model``, ``base_url``, ``api_key``, ``max_new_tokens``, ``temperature``, ``seed``,
+``budget``) that returns a ``sqlenv_core.policies.Policy``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Any
 
 from tqdm import tqdm
 
@@ -14,11 +25,36 @@ from .config import DEFAULT_BUDGET, EnvConfig
 from .dataset import load_dataset
 from .env import SQLEnvironment
 from .errors import SQLEnvError
-from .evaluation import evaluate
+from .evaluation import evaluate, sample_questions
 from .policies import OraclePolicy, Policy, RandomPolicy
 from .schemas import SQLObservation
 
-__all__ = ["main"]
+__all__ = ["POLICY_GROUP", "main"]
+
+POLICY_GROUP = "sqlenv.policies"
+BUILTIN_POLICIES = ("oracle", "random")
+_INSTALL_HINT = {
+    "hf": 'pip install "sqlenv-client[trl]"',
+    "openai": "pip install sqlenv-client",
+}
+
+
+def _discovered_policies() -> dict[str, Any]:
+    """Entry points of the ``sqlenv.policies`` group, by name (not loaded yet)."""
+    return {ep.name: ep for ep in entry_points(group=POLICY_GROUP)}
+
+
+def _policy_factory(name: str) -> Callable[..., Policy]:
+    found = _discovered_policies()
+    if name not in found:
+        known = ", ".join([*BUILTIN_POLICIES, *sorted(found)])
+        hint = f"; install it with: {_INSTALL_HINT[name]}" if name in _INSTALL_HINT else ""
+        raise SQLEnvError(f"unknown policy {name!r} (available: {known}){hint}")
+    try:
+        return found[name].load()
+    except ImportError as exc:
+        hint = _INSTALL_HINT.get(name, "install the package that provides it")
+        raise SQLEnvError(f"policy {name!r} cannot be loaded ({exc}); {hint}") from exc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,12 +68,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ev = sub.add_parser("eval", help="evaluate a baseline policy on a split")
-    ev.add_argument("--policy", choices=["oracle", "random"], required=True)
+    ev = sub.add_parser("eval", help="evaluate a policy on a split")
+    extra = sorted(set(_discovered_policies()) - set(BUILTIN_POLICIES))
+    ev.add_argument(
+        "--policy",
+        required=True,
+        metavar="NAME",
+        help=f"one of {', '.join([*BUILTIN_POLICIES, *extra])} (more with sqlenv-client: hf, openai)",
+    )
     ev.add_argument("--split", choices=["train", "eval"], default="eval")
     ev.add_argument("--limit", type=int, help="evaluate the first N questions of the split")
-    ev.add_argument("--seed", type=int, default=0, help="seed of the random policy")
+    ev.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="evaluate a fixed random sample of N questions of the split (see --sample-seed)",
+    )
+    ev.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the policy (random, sampling)")
     ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    ev.add_argument("--out", help="also write the full report, episodes included, to this file")
+    models = ev.add_argument_group("model policies (hf, openai)")
+    models.add_argument("--model", help="model: a Hugging Face id or local path, or the served name")
+    models.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    models.add_argument("--api-key", help="API key of the endpoint (default: $OPENAI_API_KEY)")
+    models.add_argument("--max-new-tokens", type=int, help="tokens generated per turn")
+    models.add_argument("--temperature", type=float, help="sampling temperature (default 0: greedy)")
+
+    sft = sub.add_parser("sft-data", help="export oracle trajectories as tool-calling chats for SFT")
+    sft.add_argument("--split", choices=["train", "eval"], default="train")
+    sft.add_argument("--out", required=True, help="JSON lines file to write")
+    sft.add_argument("--limit", type=int, help="export at most N trajectories")
+    sft.add_argument("--difficulty", choices=["easy", "medium", "hard", "extra"], action="append")
+    sft.add_argument("--seed", type=int, default=0, help="question order and plan variation")
 
     play = sub.add_parser("play", help="play one episode in the terminal")
     play.add_argument("--question-id")
@@ -57,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = SQLEnvironment(dataset, EnvConfig(budget=args.budget))
         if args.command == "eval":
             return _eval(env, args)
+        if args.command == "sft-data":
+            return _sft_data(env, args)
         return _play(env, args)
     except SQLEnvError as exc:
         print(f"sqlenv: error: {exc}", file=sys.stderr)
@@ -65,18 +130,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _make_policy(env: SQLEnvironment, args: argparse.Namespace) -> Policy:
+    if args.policy == "oracle":
+        return OraclePolicy(env.dataset)
+    if args.policy == "random":
+        return RandomPolicy(seed=args.seed)
+    factory = _policy_factory(args.policy)
+    options = {
+        "model": args.model,
+        "base_url": args.base_url,
+        "api_key": args.api_key,
+        "max_new_tokens": args.max_new_tokens,
+        "temperature": args.temperature,
+    }
+    options = {k: v for k, v in options.items() if v is not None}
+    try:
+        return factory(seed=args.seed, budget=env.config.budget, **options)
+    except ImportError as exc:
+        hint = _INSTALL_HINT.get(args.policy, "install its dependencies")
+        raise SQLEnvError(f"policy {args.policy!r} needs {exc.name or exc}: {hint}") from exc
+    except (TypeError, ValueError) as exc:
+        raise SQLEnvError(f"policy {args.policy!r}: {exc}") from exc
+
+
 def _eval(env: SQLEnvironment, args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit < 1:
-        raise SQLEnvError(f"--limit must be at least 1, got {args.limit}")
-    questions = list(env.dataset.select(split=args.split))[: args.limit]
-    policy: Policy = (
-        OraclePolicy(env.dataset) if args.policy == "oracle" else RandomPolicy(seed=args.seed)
-    )
+    for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
+        if value is not None and value < 1:
+            raise SQLEnvError(f"{flag} must be at least 1, got {value}")
+    questions = sample_questions(env.dataset.select(split=args.split), args.sample, args.sample_seed)
+    questions = questions[: args.limit]
+    policy = _make_policy(env, args)
     with tqdm(
         total=len(questions), desc=f"{args.policy} on {args.split}", unit="ep", file=sys.stderr
     ) as bar:
         report = evaluate(env, policy, questions, progress=lambda _: bar.update())
     summary = report.summary()
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(report.model_dump_json(indent=1))
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -85,10 +176,38 @@ def _eval(env: SQLEnvironment, args: argparse.Namespace) -> int:
         f"  success rate {report.success_rate:.3f}   mean return {report.mean_return:.3f}"
         f"   mean steps {report.mean_steps:.2f}   errors {report.errors}"
     )
+    if report.tool_call_parse_rate is not None:
+        print(f"  tool-call parse rate {report.tool_call_parse_rate:.3f}")
     for level, s in report.by_difficulty.items():
         print(
             f"  {level:<7} n={s.n:<5} success {s.success_rate:.3f}   mean return {s.mean_return:.3f}"
         )
+    return 0
+
+
+def _sft_data(env: SQLEnvironment, args: argparse.Namespace) -> int:
+    from .sft import SFTOptions, iter_trajectories, write_jsonl
+
+    if args.limit is not None and args.limit < 1:
+        raise SQLEnvError(f"--limit must be at least 1, got {args.limit}")
+    questions = [
+        q
+        for q in env.dataset.select(split=args.split)
+        if not args.difficulty or q.difficulty in args.difficulty
+    ]
+    random.Random(args.seed).shuffle(questions)
+    opts = SFTOptions(seed=args.seed)
+    with tqdm(total=args.limit or len(questions), desc="sft-data", unit="traj", file=sys.stderr) as bar:
+
+        def taken() -> Any:
+            for n, trajectory in enumerate(iter_trajectories(env, questions, opts), 1):
+                bar.update()
+                yield trajectory
+                if args.limit is not None and n >= args.limit:
+                    return
+
+        written = write_jsonl(taken(), args.out)
+    print(f"wrote {written} trajectories to {args.out}")
     return 0
 
 

@@ -6,9 +6,10 @@ numbers from different agents are comparable line by line.
 
 from __future__ import annotations
 
+import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,7 +18,7 @@ from .dataset import Question
 from .env import SQLEnvironment
 from .policies import Policy
 
-__all__ = ["EpisodeResult", "EvalReport", "evaluate"]
+__all__ = ["EpisodeResult", "EvalReport", "evaluate", "sample_questions"]
 
 
 class EpisodeResult(BaseModel):
@@ -44,6 +45,8 @@ class EvalReport(BaseModel):
     mean_steps: float
     errors: int
     seconds: float
+    tool_call_parse_rate: float | None = None
+    """Share of model turns holding a valid tool call (model policies only)."""
     by_difficulty: dict[str, LevelSummary]
     episodes: list[EpisodeResult]
 
@@ -52,17 +55,28 @@ class EvalReport(BaseModel):
         return self.model_dump(exclude={"episodes"})
 
 
-def play_episode(env: SQLEnvironment, policy: Policy, question: Question) -> EpisodeResult:
-    """Play one question to the end. An exception from the policy counts as a failure."""
-    obs = env.reset(question_id=question.id)
+def play_episode(
+    env: SQLEnvironment, policy: Policy, question: Question, budget: int | None = None
+) -> EpisodeResult:
+    """Play one question to the end. An exception from the policy counts as a failure.
+
+    ``env`` may also be a ``SQLEnvClient``: anything with ``reset``, ``step`` and
+    ``state``. ``budget`` overrides the environment's step budget.
+    """
+    obs = env.reset(question_id=question.id, **({"budget": budget} if budget else {}))
     error = None
     try:
         policy.begin(obs, question.id)
         while not obs.done:
-            obs = env.step(policy.act(obs))
+            action = policy.act(obs)
+            if action is None:  # the agent stopped without answering
+                break
+            obs = env.step(action)
     except Exception as exc:  # a broken policy must not end the whole evaluation
         error = f"{type(exc).__name__}: {exc}"
     state = env.state
+    if callable(state):  # a client's state() is a method, the engine's a property
+        state = state()
     return EpisodeResult(
         question_id=question.id,
         db_id=question.db_id,
@@ -74,17 +88,26 @@ def play_episode(env: SQLEnvironment, policy: Policy, question: Question) -> Epi
     )
 
 
+def sample_questions(questions: Sequence[Question], n: int | None, seed: int = 0) -> list[Question]:
+    """A fixed random sample of ``n`` questions (all of them, in order, when ``n`` is
+    ``None`` or not smaller): the held-out subset ``sqlenv eval --sample N`` plays."""
+    if n is None or n >= len(questions):
+        return list(questions)
+    return random.Random(seed).sample(list(questions), n)
+
+
 def evaluate(
     env: SQLEnvironment,
     policy: Policy,
     questions: Iterable[Question],
     progress: Callable[[EpisodeResult], None] | None = None,
+    budget: int | None = None,
 ) -> EvalReport:
     """Play every question once with ``policy`` and aggregate the results."""
     start = time.perf_counter()
     results: list[EpisodeResult] = []
     for question in questions:
-        result = play_episode(env, policy, question)
+        result = play_episode(env, policy, question, budget)
         results.append(result)
         if progress is not None:
             progress(result)
@@ -92,6 +115,11 @@ def evaluate(
     for r in results:
         by_level[r.difficulty].append(r)
     order = ["easy", "medium", "hard", "extra"]
+    parse_rate = None
+    counts = getattr(policy, "tool_call_counts", None)
+    if callable(counts):
+        parsed, turns = counts()
+        parse_rate = parsed / turns if turns else 0.0
     return EvalReport(
         policy=policy.name,
         n=len(results),
@@ -100,6 +128,7 @@ def evaluate(
         mean_steps=_mean([r.steps for r in results]),
         errors=sum(r.error is not None for r in results),
         seconds=time.perf_counter() - start,
+        tool_call_parse_rate=parse_rate,
         by_difficulty={
             level: LevelSummary(
                 n=len(rs),

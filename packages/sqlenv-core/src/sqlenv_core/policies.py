@@ -18,13 +18,19 @@ __all__ = ["OraclePolicy", "Policy", "RandomPolicy"]
 
 @runtime_checkable
 class Policy(Protocol):
-    """Anything that can play: ``begin`` once per episode, then ``act`` until done."""
+    """Anything that can play: ``begin`` once per episode, then ``act`` until done.
+
+    ``act`` may return ``None`` to stop without answering, as a language model does when
+    it stops calling tools; the episode then ends unanswered. A policy that reads model
+    output may also offer ``tool_call_counts() -> (parsed, turns)``: how many of its
+    model turns held a valid tool call, reported as ``tool_call_parse_rate``.
+    """
 
     name: str
 
     def begin(self, observation: SQLObservation, question_id: str) -> None: ...
 
-    def act(self, observation: SQLObservation) -> SQLAction: ...
+    def act(self, observation: SQLObservation) -> SQLAction | None: ...
 
 
 class OraclePolicy:

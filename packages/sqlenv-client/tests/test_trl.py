@@ -1,0 +1,207 @@
+"""The adapter and the ``hf`` policy with real TRL, transformers and torch (the ``trl`` extra).
+
+Skipped unless the training dependencies are installed (``uv sync --group train``;
+``.ci/run`` does). Everything is offline: a tokenizer trained in process and a tiny
+random Qwen3 (``sqlenv_client.hf.tiny_qwen3``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+pytest.importorskip("torch", reason="needs the trl extra: uv sync --group train")
+pytest.importorskip("trl", reason="needs the trl extra: uv sync --group train")
+transformers = pytest.importorskip("transformers", reason="needs the trl extra: uv sync --group train")
+
+import torch  # noqa: E402
+from sqlenv_client.hf import tiny_qwen3  # noqa: E402
+from sqlenv_client.policies import HFPolicy  # noqa: E402
+from sqlenv_client.trl import SQLEnvTool, make_train_dataset  # noqa: E402
+from sqlenv_core.prompting import TOOLS, user_message  # noqa: E402
+from transformers.utils import get_json_schema  # noqa: E402
+
+from .test_trl_adapter import FakeEnv, build_data  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning", "ignore::FutureWarning")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_qwen3(["How many customers?", "SELECT count(*) FROM customer"])
+
+
+@pytest.fixture
+def dataset(tmp_path: Path):
+    from sqlenv_core.dataset import load_dataset
+
+    return load_dataset(build_data(tmp_path / "data"))
+
+
+def test_tool_schemas_are_pinned():
+    """TRL builds the tool schemas from the methods; they are prompting.TOOLS exactly."""
+    tool = SQLEnvTool(FakeEnv())
+    schemas = [get_json_schema(getattr(tool, t["function"]["name"])) for t in TOOLS]
+    assert schemas == TOOLS
+    assert TOOLS[2] == {
+        "type": "function",
+        "function": {
+            "name": "query",
+            "description": "Run one read-only SQL SELECT on the database and show its result rows.",
+            "parameters": {
+                "type": "object",
+                "properties": {"sql": {"type": "string", "description": "A single SQLite SELECT statement."}},
+                "required": ["sql"],
+            },
+            "return": {"type": "string"},
+        },
+    }
+
+
+def test_training_and_evaluation_render_the_same_prompt(tiny, dataset):
+    """The prompt TRL renders (row + reset suffix, tools from the methods) is the eval prompt."""
+    _, tok = tiny
+    from sqlenv_core.env import SQLEnvironment
+
+    env = SQLEnvironment(dataset)
+    tool = SQLEnvTool(env, budget=6)
+    row = make_train_dataset(dataset.select(split="train"))[0]
+    suffix = tool.reset(**row)
+    trl_prompt = [*row["prompt"][:-1], {**row["prompt"][-1], "content": row["prompt"][-1]["content"] + suffix}]
+    methods = [getattr(tool, t["function"]["name"]) for t in TOOLS]
+    trl_text = tok.apply_chat_template(trl_prompt, tools=methods, tokenize=False, add_generation_prompt=True, enable_thinking=False)
+    obs = env.reset(question_id=row["question_id"], budget=6)
+    policy = HFPolicy(*tiny, max_new_tokens=4)
+    policy.begin(obs, row["question_id"])
+    assert tok.decode(policy._prompt_ids) == trl_text
+    assert user_message(obs.question, obs.db_id, obs.tables, 6) in trl_text
+
+
+# --- a GRPO step with scripted tool calls -----------------------------------------------
+
+SCRIPTS = {
+    "good": [
+        '<tool_call>\n{"name": "describe", "arguments": {"table": "customer"}}\n</tool_call>',
+        '<tool_call>\n{"name": "query", "arguments": {"sql": "SELECT count(*) FROM customer"}}\n</tool_call>',
+        '<tool_call>\n{"name": "answer", "arguments": {"value": "3"}}\n</tool_call>',
+        "Done.",
+    ],
+    "wrong": ['<tool_call>\n{"name": "answer", "arguments": {"value": "7"}}\n</tool_call>', "Done."],
+    "silent": ["I do not know."],
+    "bad_then_right": [
+        '<tool_call>\n{"name": "describe", "arguments": {"tbl": "customer"}}\n</tool_call>',
+        '<tool_call>\n{"name": "answer", "arguments": {"value": 3}}\n</tool_call>',
+        '<tool_call>\n{"name": "query", "arguments": {"sql": "SELECT 1"}}\n</tool_call>',  # after the end
+        "Done.",
+    ],
+}
+
+
+def scripted_generate(tok, order):
+    """A ``generate`` that writes each rollout's scripted turn; the rollout is known by
+    its first turn, the turn by the number of tool responses in the context."""
+    calls = {"n": 0}
+
+    def generate(input_ids, attention_mask=None, **kwargs):
+        rows = []
+        for i, ids in enumerate(input_ids.tolist()):
+            text = tok.decode([t for t in ids if t != tok.pad_token_id])
+            turn = text.count("<tool_response>")
+            if calls["n"] == 0:
+                name = order[i]
+            else:
+                name = next(n for n, s in SCRIPTS.items() if s[0] in text)
+            script = SCRIPTS[name]
+            reply = script[min(turn, len(script) - 1)]
+            rows.append(ids + tok.encode(reply) + [tok.eos_token_id])
+        calls["n"] += 1
+        width = max(map(len, rows))
+        return torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+
+    return generate
+
+
+def test_a_grpo_step_scores_rollouts_with_the_environments_returns(tiny, dataset, tmp_path):
+    from sqlenv_client.training import grpo_trainer
+    from sqlenv_core.env import SQLEnvironment
+
+    model, tok = tiny
+    budget = 5
+    trainer = grpo_trainer(
+        model,
+        tok,
+        make_train_dataset(dataset.select(split="train")),
+        SQLEnvTool.factory(lambda: SQLEnvironment(dataset), budget=budget),
+        budget=budget,
+        output_dir=tmp_path / "grpo",
+        max_steps=1,
+        num_generations=4,
+        max_completion_length=400,
+        learning_rate=1e-3,
+    )
+    seen = []
+    original = trainer._calculate_rewards
+
+    def spy(*args, **kwargs):
+        rewards = original(*args, **kwargs)
+        seen.append((rewards.clone(), list(trainer.environments)))
+        return rewards
+
+    order = list(SCRIPTS)
+    with (
+        mock.patch.object(trainer.model, "generate", scripted_generate(tok, order)),
+        mock.patch.object(trainer, "_calculate_rewards", spy),
+    ):
+        trainer.train()
+    (rewards, envs), = seen
+    received = rewards[:, 0].tolist()  # the get_reward column, the only reward source
+    returns = [e._env.state.total_reward if e.question_id else 0.0 for e in envs]
+    assert received == pytest.approx(returns)
+    by_script = dict(zip(order, envs, strict=True))
+    assert by_script["good"].correct and by_script["bad_then_right"].correct
+    assert by_script["wrong"].correct is False and by_script["silent"].done is False
+    # the call with a wrong argument name failed in TRL (a TypeError) and used no step
+    assert by_script["bad_then_right"].steps == 1
+    assert received[order.index("good")] > 1 and received[order.index("silent")] == 0
+    logged = trainer.state.log_history[0]
+    assert logged["rewards/SQLEnvTool/mean"] == pytest.approx(sum(returns) / 4)
+    assert logged["tools/call_frequency"] > 0 and logged["tools/failure_frequency"] > 0
+
+
+def test_hf_policy_replays_the_trl_rollout(tiny, dataset):
+    """The eval policy parses and executes the scripted turns as TRL did, and counts them."""
+    from sqlenv_core.env import SQLEnvironment
+    from sqlenv_core.evaluation import evaluate
+
+    model, tok = tiny
+    env = SQLEnvironment(dataset)
+    results = {}
+    for name in SCRIPTS:
+        policy = HFPolicy(model, tok, max_new_tokens=8, budget=5)
+        with mock.patch.object(model, "generate", scripted_generate(tok, [name])):
+            report = evaluate(env, policy, dataset.select(split="train"))
+        results[name] = (report.success_rate, report.episodes[0].steps, policy.tool_call_counts())
+    assert results["good"] == (1.0, 3, (3, 3))
+    assert results["wrong"] == (0.0, 1, (1, 1))
+    assert results["silent"] == (0.0, 0, (0, 1))
+    assert results["bad_then_right"] == (1.0, 1, (1, 2))
+
+
+def test_eval_cli_runs_a_saved_model(tiny, tmp_path, capsys):
+    from sqlenv_core.cli import main
+
+    model, tok = tiny
+    model.save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    data = build_data(tmp_path / "data")
+    argv = ["--data-dir", str(data), "eval", "--policy", "hf", "--model", str(tmp_path / "model")]
+    assert main([*argv, "--max-new-tokens", "8", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["policy"] == "hf" and report["n"] == 1
+    assert report["tool_call_parse_rate"] == 0.0  # a random model makes no tool call

@@ -1,0 +1,127 @@
+"""``sqlenv-server`` (or ``python -m sqlenv_server``): serve SQLEnv with uvicorn.
+
+Checks its settings and loads the dataset before anything starts, so a bad ``PORT``
+or a missing data directory stops it at once with one line on stderr and exit
+status 2. SIGTERM and Ctrl+C close every session and exit with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .settings import ENV_VARS, ServerSettings, SettingsError, resolve_settings
+
+__all__ = ["main"]
+
+_HELP = {
+    "host": "interface to listen on (env HOST; default 127.0.0.1, use 0.0.0.0 in a container)",
+    "port": "port (env PORT; default 8000)",
+    "data_dir": "data directory (env SQLENV_DATA_DIR; default: the bundled data/)",
+    "max_sessions": "most open sessions, WebSocket, HTTP and MCP together (default 256)",
+    "idle_timeout": "close sessions idle for this many seconds (default 600)",
+    "query_timeout": "deadline of one QUERY in seconds (default 2)",
+    "budget": "steps per episode, ANSWER included (default 15)",
+    "inline_budget_ms": "a QUERY running longer than this moves off the event loop (default 5)",
+    "query_threads": "worker threads for slow queries (default 8)",
+    "max_message_bytes": "largest WebSocket or MCP message accepted (default 1048576)",
+    "log_level": "critical, error, warning, info, debug or trace (default info)",
+    "graceful_timeout": "seconds to let connections finish at shutdown (default 3)",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sqlenv-server",
+        description="Serve SQLEnv over the OpenEnv protocol (HTTP, WebSocket, MCP), with a "
+        "web page.",
+        epilog="Every option can also be set with the environment variable named in its help.",
+    )
+    parser.add_argument("--version", action="version", version=f"sqlenv-server {__version__}")
+    for name, (flag, variables) in ENV_VARS.items():
+        dest = name
+        if flag == "--ws-compression":
+            parser.add_argument(
+                flag,
+                dest=dest,
+                action="store_const",
+                const="1",
+                help="compress WebSocket messages (permessage-deflate; env SQLENV_WS_COMPRESSION)",
+            )
+            continue
+        key = flag[2:].replace("-", "_")
+        text = _HELP.get(key, "")
+        if variables and variables[0] not in text:
+            text = f"{text} (env {' or '.join(variables)})".strip()
+        parser.add_argument(flag, dest=dest, metavar=key.upper(), help=text)
+    return parser
+
+
+def _web_address(settings: ServerSettings) -> tuple[str, str]:
+    host = settings.host
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{settings.port}"
+    browse = "localhost" if host in ("0.0.0.0", "::", "") else shown
+    return base, f"http://{browse}:{settings.port}/web/"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = resolve_settings(vars(args))
+    except SettingsError as exc:
+        print(f"sqlenv-server: error: {exc}", file=sys.stderr)
+        return 2
+
+    # Imported only now, so that a bad flag is reported without waiting for them.
+    from sqlenv_core.dataset import load_dataset
+    from sqlenv_core.errors import DataError
+
+    try:
+        dataset = load_dataset(settings.data_dir)
+    except DataError as exc:
+        print(f"sqlenv-server: error: {exc}", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    from .app import create_app
+
+    app = create_app(settings, dataset=dataset)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_max_size=max(16 << 20, 4 * settings.max_message_bytes),
+        ws_per_message_deflate=settings.ws_compression,
+        timeout_graceful_shutdown=settings.graceful_timeout_s,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    base, page = _web_address(settings)
+    _say(f"SQLEnv server on {base} — play in the browser at {page}")
+    # uvicorn re-raises the signal that stopped it once it has shut down gracefully;
+    # with a handler that does nothing, a SIGTERM'd server exits 0 instead of -15.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _ignore)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, flush=True)
+    except UnicodeEncodeError:  # a terminal that cannot show the dash
+        print(line.replace("—", "-"), flush=True)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """Installed after uvicorn restores the previous handlers (see ``main``)."""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

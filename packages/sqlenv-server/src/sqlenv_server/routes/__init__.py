@@ -1,0 +1,1 @@
+"""Routers, one per concern; ``sqlenv_server.app`` assembles them."""

@@ -1,0 +1,63 @@
+"""The web page's mount, redirects and JSON endpoints (the page itself: test_web_browser.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlenv_server.routes.http import SESSION_HEADER
+
+
+def test_root_redirects_to_the_page(client: Any) -> None:
+    for path in ("/", "/web"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 307 and response.headers["location"] == "/web/"
+    page = client.get("/web/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+
+
+def test_questions_listing(client: Any) -> None:
+    body = client.get("/web/api/questions").json()
+    assert body["total"] == 45 and len(body["questions"]) == 45
+    assert body["db_ids"] == ["numbers", "shop", "zoo"]
+    first = body["questions"][0]
+    assert first == {
+        "id": "t_count",
+        "question": "How many customers are there?",
+        "db_id": "shop",
+        "difficulty": "easy",
+        "split": "train",
+    }
+    eval_only = client.get("/web/api/questions", params={"split": "eval"}).json()
+    assert [q["id"] for q in eval_only["questions"]] == ["e_lions", "e_keepers"]
+    assert eval_only["db_ids"] == ["zoo"]
+    page = client.get(
+        "/web/api/questions", params={"split": "train", "db_id": "numbers", "limit": 5, "offset": 5}
+    ).json()
+    assert [q["id"] for q in page["questions"]] == ["n_05", "n_06", "n_07", "n_08", "n_09"]
+    assert page["total"] == 40
+    medium = client.get("/web/api/questions", params={"difficulty": "medium"}).json()
+    assert {q["id"] for q in medium["questions"]} == {"t_totals", "e_keepers"}
+    none = client.get("/web/api/questions", params={"db_id": "nope"}).json()
+    assert none["questions"] == [] and none["total"] == 0
+    assert client.get("/web/api/questions", params={"split": "test"}).status_code == 422
+    assert "gold_sql" not in json.dumps(body)
+
+
+def test_oracle_plan_solves_its_question(client: Any) -> None:
+    plan = client.get("/web/api/oracle/t_totals").json()
+    assert [a["action_type"] for a in plan] == ["DESCRIBE", "DESCRIBE", "QUERY", "ANSWER"]
+    assert plan[0] == {"action_type": "DESCRIBE", "argument": "customer"}
+    session = client.post("/reset", json={"question_id": "t_totals"}).headers[SESSION_HEADER]
+    for action in plan:
+        body = client.post("/step", json={"action": action}, headers={SESSION_HEADER: session})
+        last = body.json()
+    assert last["done"] is True and last["observation"]["result"] == "Correct."
+    response = client.get("/web/api/oracle/nope")
+    assert response.status_code == 404 and "nope" in response.json()["detail"]
+
+
+def test_oracle_plan_fits_the_budget(make_client: Any) -> None:
+    client = make_client(budget=3)
+    plan = client.get("/web/api/oracle/t_totals").json()
+    assert [a["action_type"] for a in plan] == ["DESCRIBE", "QUERY", "ANSWER"]
