@@ -56,11 +56,11 @@ fastapi==0.115.0
 uvicorn==0.30.0
 """
 
-APP = '''\
+APP = """\
 from fastapi import FastAPI
 
 app = FastAPI()
-'''
+"""
 
 
 def _cell(kind: str, source: str) -> dict:
@@ -72,27 +72,41 @@ def _cell(kind: str, source: str) -> dict:
 
 def notebook_cells() -> list[dict]:
     return [
-        _cell("markdown", "# Train on SQLEnv\n\n[![Open In Colab](https://colab.research.google"
-              ".com/assets/colab-badge.svg)](https://colab.research.google.com/github/o/r/blob/"
-              "main/notebooks/train_grpo.ipynb)"),
+        _cell(
+            "markdown",
+            "# Train on SQLEnv\n\n[![Open In Colab](https://colab.research.google"
+            ".com/assets/colab-badge.svg)](https://colab.research.google.com/github/o/r/blob/"
+            "main/notebooks/train_grpo.ipynb)",
+        ),
         _cell("code", "%pip install -q sqlenv-client[trl] matplotlib\n!nvidia-smi"),
         _cell("code", "from sqlenv_client import SQLEnvClient\nenv = SQLEnvClient('http://x')"),
-        _cell("code", "from trl import GRPOConfig, GRPOTrainer\ntrainer = GRPOTrainer()\n"
-              "trainer.train()"),
-        _cell("code", "accuracy = evaluate(model, split='eval')\nprint(f'held-out accuracy "
-              "{accuracy:.2f}')\nawait env.aclose()"),
+        _cell(
+            "code",
+            "from trl import GRPOConfig, GRPOTrainer\ntrainer = GRPOTrainer()\ntrainer.train()",
+        ),
+        _cell(
+            "code",
+            "accuracy = evaluate(model, split='eval')\nprint(f'held-out accuracy "
+            "{accuracy:.2f}')\nawait env.aclose()",
+        ),
         _cell("code", "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"),
     ]
 
 
 def notebook(cells: list[dict] | None = None, metadata: dict | None = None) -> str:
-    return json.dumps({
-        "cells": notebook_cells() if cells is None else cells,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}} if metadata is None else metadata,
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }, indent=1)
+    return json.dumps(
+        {
+            "cells": notebook_cells() if cells is None else cells,
+            "metadata": {
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+            }
+            if metadata is None
+            else metadata,
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        },
+        indent=1,
+    )
 
 
 FILLER = " ".join(["SQLEnv lets language model agents explore real databases."] * 40)
@@ -175,3 +189,20 @@ def write(repo: Path) -> Callable[[str, str], Path]:
         return path
 
     return _write
+
+
+@pytest.fixture
+def good() -> dict[str, str]:
+    """The good files' texts, by path."""
+    return dict(FILES)
+
+
+@pytest.fixture
+def make_notebook() -> Callable[..., str]:
+    return notebook
+
+
+@pytest.fixture
+def cells() -> list[dict]:
+    """The good notebook's cells, to break one."""
+    return notebook_cells()

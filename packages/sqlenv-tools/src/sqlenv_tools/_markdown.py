@@ -79,7 +79,11 @@ def prose(text: str) -> str:
 
 
 def words(text: str) -> int:
-    return len(re.findall(r"[A-Za-z0-9][\w'’-]*", prose(text)))
+    """Words of prose: code blocks, inline code, link targets and URLs left out."""
+    text = re.sub(r"`[^`]*`", " ", prose(text))
+    text = re.sub(r"\]\([^)]*\)", "] ", text)
+    text = re.sub(r"<?https?://\S+", " ", text)
+    return len(re.findall(r"[A-Za-z0-9][\w'’-]*", text))
 
 
 def links(text: str) -> list[Link]:

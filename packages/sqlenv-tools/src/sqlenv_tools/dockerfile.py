@@ -222,7 +222,11 @@ def _port(final: Stage) -> Finding:
     text, argv = _command(final)
     if not text:
         return Finding(GROUP, name, False, "the final stage has no CMD or ENTRYPOINT")
-    if re.search(r"--port[= ]+['\"]?\d+", text):
+    words = argv if argv is not None else _split(text)
+    if any(
+        re.fullmatch(r"--port=\d+", w) or (w == "--port" and nxt.isdigit())
+        for w, nxt in zip(words, [*words[1:], ""], strict=True)
+    ) or re.search(r"--port[= ]+\d+", text):
         return Finding(
             GROUP, name, False, f"the command hard-codes the port ({text}); PORT is ignored"
         )
@@ -245,15 +249,22 @@ def _port(final: Stage) -> Finding:
     if reads_port:
         if env_port == "8000":
             return Finding(GROUP, name, True, "ENV PORT=8000; sqlenv-server reads PORT")
-        return Finding(
-            GROUP, name, False, f"ENV PORT is {env_port!r} in the final stage, expected 8000"
-        )
+        if env_port is None:
+            return Finding(GROUP, name, False, "no ENV PORT=8000 fallback in the final stage")
+        return Finding(GROUP, name, False, f"ENV PORT={env_port} in the final stage, expected 8000")
     return Finding(
         GROUP,
         name,
         False,
         f"the command ({text}) neither uses $PORT nor runs sqlenv-server, which reads it",
     )
+
+
+def _split(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:  # unbalanced quotes
+        return text.split()
 
 
 def _signals(final: Stage) -> Finding:

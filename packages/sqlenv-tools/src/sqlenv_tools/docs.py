@@ -12,7 +12,14 @@ import re
 from pathlib import Path
 
 from . import _markdown as md
-from .findings import NOTEBOOK_PATH, SPACE_APP_URL, SPACE_URL, Finding, missing_file
+from .findings import (
+    NOTEBOOK_PATH,
+    REPOSITORY_URL,
+    SPACE_APP_URL,
+    SPACE_URL,
+    Finding,
+    missing_file,
+)
 
 __all__ = ["DOCS_PATH", "MIN_WORDS", "SECTIONS", "check", "check_text"]
 
@@ -27,9 +34,6 @@ SECTIONS: list[tuple[str, re.Pattern[str]]] = [
     ("results", re.compile(r"\bresults?\b", re.I)),
     ("try-it", re.compile(r"\btry\b", re.I)),
 ]
-_REPOSITORY = re.compile(
-    r"^https://(github\.com|gitlab\.com|huggingface\.co)/(?!spaces/)[\w.-]+/[\w.-]+/?$"
-)
 _MARKERS = re.compile(r"\b(TODO|FIXME)\b")
 
 
@@ -89,14 +93,14 @@ def _try_it_links(text: str, heading: md.Heading | None) -> Finding:
     wanted = {
         "Space": any(t.rstrip("/").startswith((SPACE_URL, SPACE_APP_URL)) for t in targets),
         "notebook": any(NOTEBOOK_PATH.split("/")[-1] in t for t in targets),
-        "repository": any(_REPOSITORY.match(t) for t in targets),
+        "repository": any(t.rstrip("/").startswith(REPOSITORY_URL) for t in targets),
     }
     missing = [k for k, ok in wanted.items() if not ok]
     if missing:
         hints = {
             "Space": SPACE_URL,
             "notebook": NOTEBOOK_PATH,
-            "repository": "https://github.com/<owner>/<repo>",
+            "repository": REPOSITORY_URL,
         }
         return Finding(
             GROUP,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 __all__ = [
     "NOTEBOOK_PATH",
+    "REPOSITORY_URL",
     "SPACE_APP_URL",
     "SPACE_ID",
     "SPACE_URL",
@@ -21,6 +22,8 @@ SPACE_URL = f"https://huggingface.co/spaces/{SPACE_ID}"
 SPACE_APP_URL = "https://sqlenv-sql-env.hf.space"
 """The Space's own address: the repo id lowercased, each other character a dash."""
 NOTEBOOK_PATH = "notebooks/train_grpo.ipynb"
+REPOSITORY_URL = "https://github.com/sqlenv/sqlenv"
+"""The source repository (the notebook's Colab badge and clone address point at it too)."""
 
 
 @dataclass(frozen=True, slots=True)

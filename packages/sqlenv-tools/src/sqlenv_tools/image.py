@@ -1,7 +1,8 @@
 """The Docker image, built and run for real: what a judge's ``docker run`` will see.
 
-``check(root)`` builds ``deploy/Dockerfile`` (with ``--build-arg BASE_IMAGE=$SQLENV_BASE_IMAGE``
-when that is set), then checks: size, no dev packages inside, ``/health`` 200 within 30 s
+``check(root)`` builds ``deploy/Dockerfile`` (``--build-arg BASE_IMAGE`` from
+:func:`resolve_base_image`: ``$SQLENV_BASE_IMAGE``, else the local base image of
+``deploy/build-base-image.sh`` when it exists), then checks: size, no dev packages inside, ``/health`` 200 within 30 s
 (goal 5 s), Docker's own HEALTHCHECK turning healthy, uid 1000, every ``.sqlite`` file
 readable by that user, a WebSocket episode (reset → DESCRIBE → QUERY → ANSWER) with a
 numeric reward and ``done``, a clean exit on SIGTERM, ``PORT=7860`` served on 7860 with
@@ -39,15 +40,21 @@ __all__ = [
     "check",
     "check_image",
     "docker_unavailable_reason",
+    "http_get",
     "image_size",
     "installed_distributions",
     "play_episode",
     "read_databases",
+    "resolve_base_image",
+    "run_docker",
     "run_to_exit",
+    "running",
 ]
 
 GROUP = "image"
 DEFAULT_TAG = "sqlenv:verify"
+LOCAL_BASE_IMAGE = "sqlenv-base:bookworm"
+"""What ``deploy/build-base-image.sh`` builds where no image registry is reachable."""
 SIZE_GOAL_BYTES = 300 * 1000 * 1000  # docker's MB
 HEALTH_LIMIT_S = 30.0
 START_GOAL_S = 5.0
@@ -75,7 +82,7 @@ class DockerUnavailable(RuntimeError):
     """No docker CLI, or no daemon answering it."""
 
 
-def _docker(
+def run_docker(
     *args: str, timeout: float = 60, check: bool = False, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     docker = shutil.which("docker")
@@ -86,12 +93,25 @@ def _docker(
     )
 
 
+def resolve_base_image(explicit: str | None = None) -> str | None:
+    """The ``BASE_IMAGE`` build argument: ``explicit``, else ``$SQLENV_BASE_IMAGE``, else the
+    local base image when it exists, else None (the Dockerfile's default). An empty string
+    means the default."""
+    for choice in (explicit, os.environ.get("SQLENV_BASE_IMAGE")):
+        if choice is not None:
+            return choice or None
+    with contextlib.suppress(subprocess.SubprocessError, DockerUnavailable):
+        if run_docker("image", "inspect", LOCAL_BASE_IMAGE, timeout=30).returncode == 0:
+            return LOCAL_BASE_IMAGE
+    return None
+
+
 def docker_unavailable_reason() -> str | None:
     """None when ``docker`` works, else why not (for skip messages and findings)."""
     if shutil.which("docker") is None:
         return "docker CLI not found on PATH"
     try:
-        result = _docker("info", "--format", "{{.ServerVersion}}", timeout=20)
+        result = run_docker("info", "--format", "{{.ServerVersion}}", timeout=20)
     except subprocess.TimeoutExpired:
         return "docker info timed out: is the daemon running?"
     if result.returncode != 0 or not result.stdout.strip():
@@ -119,14 +139,14 @@ def build_image(
     if base_image:
         args += ["--build-arg", f"BASE_IMAGE={base_image}"]
     started = time.monotonic()
-    result = _docker(*args, str(root), timeout=timeout)
+    result = run_docker(*args, str(root), timeout=timeout)
     return BuildResult(
         result.returncode == 0, time.monotonic() - started, result.stdout + result.stderr
     )
 
 
 def image_size(tag: str) -> int:
-    result = _docker("image", "inspect", "--format", "{{.Size}}", tag, check=True)
+    result = run_docker("image", "inspect", "--format", "{{.Size}}", tag, check=True)
     return int(result.stdout.strip())
 
 
@@ -138,11 +158,11 @@ _LIST_DISTRIBUTIONS = (
 
 def installed_distributions(tag: str) -> list[str]:
     """Every distribution the image's ``python`` can import, lower-cased."""
-    result = _docker(
+    result = run_docker(
         "run",
         "--rm",
         "--entrypoint",
-        "python",
+        "python3",
         tag,
         "-c",
         _LIST_DISTRIBUTIONS,
@@ -152,7 +172,7 @@ def installed_distributions(tag: str) -> list[str]:
     return list(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, response.read()
@@ -178,15 +198,19 @@ class Container:
         for port in ports:
             args += ["-p", f"127.0.0.1::{port}"]
         started = time.monotonic()
-        result = _docker(*args, image, timeout=60)
+        result = run_docker(*args, image, timeout=60)
         if result.returncode != 0:
             raise RuntimeError(f"docker run failed: {result.stderr.strip()}")
         container = cls(result.stdout.strip(), started)
-        container.ports = {port: container._host_port(port) for port in ports}
+        try:
+            container.ports = {port: container._host_port(port) for port in ports}
+        except Exception:
+            container.remove()
+            raise
         return container
 
     def _host_port(self, port: int) -> int:
-        result = _docker("port", self.id, f"{port}/tcp", check=True)
+        result = run_docker("port", self.id, f"{port}/tcp", check=True)
         return int(result.stdout.strip().splitlines()[0].rsplit(":", 1)[1])
 
     def url(self, port: int = 8000) -> str:
@@ -197,7 +221,7 @@ class Container:
         deadline = self.started_at + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError):
-                status, _ = _get(f"{self.url(port)}/health", timeout=1.0)
+                status, _ = http_get(f"{self.url(port)}/health", timeout=1.0)
                 if status == 200:
                     return time.monotonic() - self.started_at
             if not self.running():
@@ -225,29 +249,29 @@ class Container:
         )
 
     def state(self) -> dict[str, Any]:
-        result = _docker("inspect", "--format", "{{json .State}}", self.id, check=True)
+        result = run_docker("inspect", "--format", "{{json .State}}", self.id, check=True)
         return dict(json.loads(result.stdout))
 
     def running(self) -> bool:
         return bool(self.state().get("Running"))
 
     def exec(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return _docker("exec", self.id, *argv, timeout=timeout)
+        return run_docker("exec", self.id, *argv, timeout=timeout)
 
     def logs(self) -> str:
-        result = _docker("logs", self.id, timeout=30)
+        result = run_docker("logs", self.id, timeout=30)
         return result.stdout + result.stderr
 
     def stop(self, timeout: int = STOP_TIMEOUT_S) -> tuple[float, int]:
         """``docker stop`` (SIGTERM, SIGKILL after ``timeout``): (seconds taken, exit code)."""
         started = time.monotonic()
-        _docker("stop", "-t", str(timeout), self.id, timeout=timeout + 30)
+        run_docker("stop", "-t", str(timeout), self.id, timeout=timeout + 30)
         seconds = time.monotonic() - started
         return seconds, int(self.state().get("ExitCode", -1))
 
     def remove(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, DockerUnavailable):
-            _docker("rm", "-f", self.id, timeout=60)
+            run_docker("rm", "-f", self.id, timeout=60)
 
 
 @contextlib.contextmanager
@@ -266,13 +290,13 @@ def run_to_exit(image: str, env: Mapping[str, str], timeout: float = 20) -> tupl
     for key, value in env.items():
         args += ["-e", f"{key}={value}"]
     try:
-        result = _docker(*args, image, timeout=timeout)
+        result = run_docker(*args, image, timeout=timeout)
         return result.returncode, result.stderr
     except subprocess.TimeoutExpired:
         return None, ""
     finally:
         with contextlib.suppress(subprocess.SubprocessError):
-            _docker("rm", "-f", name, timeout=60)
+            run_docker("rm", "-f", name, timeout=60)
 
 
 _READ_DATABASES = r"""
@@ -296,7 +320,7 @@ print(json.dumps({"uid": os.getuid(), "root": root, "files": len(files), "errors
 
 def read_databases(container: Container) -> dict[str, Any]:
     """As the container's own user: its uid and every ``.sqlite`` file opened read-only."""
-    result = container.exec("python", "-c", _READ_DATABASES)
+    result = container.exec("python3", "-c", _READ_DATABASES)
     if result.returncode != 0:
         raise RuntimeError(result.stderr.strip()[-400:] or f"exit {result.returncode}")
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
@@ -315,11 +339,11 @@ def play_episode(base_url: str, *, split: str = "eval", timeout: float = 10.0) -
     """Over ``/ws``: reset on an eval question, then the oracle's DESCRIBE → QUERY → ANSWER."""
     from websockets.sync.client import connect
 
-    status, body = _get(f"{base_url}/web/api/questions?split={split}&limit=1", timeout=timeout)
+    status, body = http_get(f"{base_url}/web/api/questions?split={split}&limit=1", timeout=timeout)
     if status != 200:
         raise RuntimeError(f"GET /web/api/questions: {status}")
     question_id = json.loads(body)["questions"][0]["id"]
-    status, body = _get(
+    status, body = http_get(
         f"{base_url}/web/api/oracle/{urllib.parse.quote(question_id)}", timeout=timeout
     )
     if status != 200:
@@ -355,20 +379,20 @@ def _port_closed(container: Container, port: int) -> bool:
         f"import socket; s = socket.socket(); s.settimeout(2); "
         f"print(s.connect_ex(('127.0.0.1', {port})))"
     )
-    result = container.exec("python", "-c", probe)
+    result = container.exec("python3", "-c", probe)
     return result.returncode == 0 and result.stdout.strip() not in ("", "0")
 
 
 def check(root: Path, *, image: str | None = None, base_image: str | None = None) -> list[Finding]:
     """Build ``deploy/Dockerfile`` (unless ``image`` names one already built) and run every
-    image check on it."""
+    image check on it. ``base_image``: see :func:`resolve_base_image`."""
     reason = docker_unavailable_reason()
     if reason is not None:
         return [Finding(GROUP, "docker available", False, reason)]
     out = [Finding(GROUP, "docker available", True, "")]
     if image is None:
-        base_image = base_image if base_image is not None else os.environ.get("SQLENV_BASE_IMAGE")
-        built = build_image(root, DEFAULT_TAG, base_image=base_image or None)
+        base_image = resolve_base_image(base_image)
+        built = build_image(root, DEFAULT_TAG, base_image=base_image)
         tail = " | ".join(built.log.strip().splitlines()[-3:])
         if not built.ok:
             return [*out, Finding(GROUP, "build", False, f"docker build failed: {tail}")]
@@ -388,8 +412,15 @@ def _guard(name: str, body: Callable[[], Finding]) -> Finding:
         return Finding(GROUP, name, False, f"{type(exc).__name__}: {exc}".strip()[:400])
 
 
-def check_image(image: str, *, stop_timeout: int = STOP_TIMEOUT_S) -> list[Finding]:
-    """Every runtime check on an image that is already built."""
+def check_image(
+    image: str,
+    *,
+    stop_timeout: int = STOP_TIMEOUT_S,
+    health_timeout: float = HEALTH_LIMIT_S,
+    exit_timeout: float = 20.0,
+) -> list[Finding]:
+    """Every runtime check on an image that is already built. The timeouts are how long to
+    wait for a stop, for ``/health`` and for a bad ``PORT`` to end the container."""
     out = [
         _guard("size", lambda: _size(image)),
         _guard("no dev packages", lambda: _distributions(image)),
@@ -399,16 +430,21 @@ def check_image(image: str, *, stop_timeout: int = STOP_TIMEOUT_S) -> list[Findi
     except Exception as exc:
         return [*out, Finding(GROUP, "starts", False, str(exc))]
     try:
-        out.append(_guard("healthy within 30 s", lambda: _healthy(container)))
-        out.append(_guard("Docker HEALTHCHECK", lambda: _docker_healthy(container)))
+        out.append(_guard("healthy within 30 s", lambda: _healthy(container, health_timeout)))
+        out.append(_guard("Docker HEALTHCHECK", lambda: _docker_healthy(container, health_timeout)))
         out.append(_guard("non-root, databases readable", lambda: _databases(container)))
         out.append(_guard("WebSocket episode", lambda: _episode(container)))
         out.append(_guard("SIGTERM stops cleanly", lambda: _sigterm(container, stop_timeout)))
     finally:
         container.remove()
-    out.append(_guard("PORT=7860", lambda: _port_7860(image)))
+    out.append(_guard("PORT=7860", lambda: _port_7860(image, health_timeout)))
     for value in ("abc", "-1"):
-        out.append(_guard(f"PORT={value} rejected", lambda value=value: _bad_port(image, value)))
+        out.append(
+            _guard(
+                f"PORT={value} rejected",
+                lambda value=value: _bad_port(image, value, exit_timeout),
+            )
+        )
     return out
 
 
@@ -437,8 +473,8 @@ def _distributions(image: str) -> Finding:
     )
 
 
-def _healthy(container: Container) -> Finding:
-    seconds = container.wait_health()
+def _healthy(container: Container, timeout: float) -> Finding:
+    seconds = container.wait_health(timeout=timeout)
     goal = "within" if seconds < START_GOAL_S else "over"
     return Finding(
         GROUP,
@@ -448,8 +484,8 @@ def _healthy(container: Container) -> Finding:
     )
 
 
-def _docker_healthy(container: Container) -> Finding:
-    seconds = container.wait_docker_healthy()
+def _docker_healthy(container: Container, timeout: float) -> Finding:
+    seconds = container.wait_docker_healthy(timeout)
     return Finding(GROUP, "Docker HEALTHCHECK", True, f"healthy after {seconds:.1f} s")
 
 
@@ -506,17 +542,19 @@ def _sigterm(container: Container, stop_timeout: int) -> Finding:
     return Finding(GROUP, name, True, f"exit 0 after {seconds:.2f} s")
 
 
-def _port_7860(image: str) -> Finding:
+def _port_7860(image: str, timeout: float) -> Finding:
     name = "PORT=7860"
     with running(image, env={"PORT": "7860"}, ports=(7860, 8000)) as container:
         try:
-            seconds = container.wait_health(7860)
+            seconds = container.wait_health(7860, timeout=timeout)
         except TimeoutError:
-            return Finding(GROUP, name, False, "nothing answered /health on 7860 within 30 s")
+            return Finding(
+                GROUP, name, False, f"nothing answered /health on 7860 within {timeout:.0f} s"
+            )
         if not _port_closed(container, 8000):
             return Finding(GROUP, name, False, "served on 7860, but something listens on 8000 too")
         try:
-            container.wait_docker_healthy()
+            container.wait_docker_healthy(timeout)
         except TimeoutError as exc:
             return Finding(GROUP, name, False, f"served on 7860, but {exc}")
         return Finding(
@@ -527,9 +565,9 @@ def _port_7860(image: str) -> Finding:
         )
 
 
-def _bad_port(image: str, value: str) -> Finding:
+def _bad_port(image: str, value: str, timeout: float) -> Finding:
     name = f"PORT={value} rejected"
-    code, stderr = run_to_exit(image, {"PORT": value})
+    code, stderr = run_to_exit(image, {"PORT": value}, timeout=timeout)
     if code is None:
         return Finding(GROUP, name, False, "the container kept running instead of exiting")
     line = stderr.strip().splitlines()[-1] if stderr.strip() else ""

@@ -40,7 +40,11 @@ SECTIONS: list[tuple[str, str, Callable[[str], bool]]] = [
             and bool(re.search(r"\beval|held[-_ ]?out|\btest", s, re.I))
         ),
     ),
-    ("plot", "matplotlib", lambda s: bool(re.search(r"matplotlib|\bplt\.", s))),
+    (
+        "plot",
+        "matplotlib (an import or a plt. call; installing it is setup)",
+        lambda s: bool(re.search(r"^\s*(import|from)\s+matplotlib|\bplt\.", s, re.M)),
+    ),
 ]
 
 # Paths of one machine: home directories, this workplace, Windows drives, file URLs.
