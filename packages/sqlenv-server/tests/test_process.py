@@ -30,8 +30,9 @@ def run_main(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 def test_healthy_quickly_and_prints_the_page_address(start_server: Any, http_get: Any) -> None:
     server = start_server()
     elapsed = server.wait_healthy()
-    # The goal is 1 s on the reference machine; a loaded CI machine gets some slack.
-    assert elapsed < 3.0, f"healthy after {elapsed:.2f} s"
+    # A liveness bound, not a performance test: the 1 s start goal is measured by
+    # benchmarks/bench_server.py, and a loaded shared machine can take longer.
+    assert elapsed < 15.0, f"healthy after {elapsed:.2f} s"
     status, body = http_get(f"{server.base}/metadata")
     assert status == 200 and json.loads(body)["name"] == "SQLEnv"
     deadline = time.monotonic() + 5
