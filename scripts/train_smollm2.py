@@ -90,6 +90,10 @@ def main() -> None:
     p.add_argument("--grpo-temperature", type=float, default=0.8)
     p.add_argument("--difficulties", default="easy,medium", help="train questions for SFT and GRPO")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--reuse-base",
+        help="directory of an earlier run whose base-model evaluation (same questions, greedy) to reuse",
+    )
     args = p.parse_args()
 
     import torch
@@ -163,7 +167,7 @@ def main() -> None:
             "mean_return": report.mean_return,
             "tool_call_parse_rate": report.tool_call_parse_rate,
             "mean_steps": report.mean_steps,
-            "answered": sum(e.steps > 0 and e.correct is not None for e in report.episodes),
+            "episodes_with_a_step": sum(e.steps > 0 for e in report.episodes),
             **mem.record(),
         }
         log(f"eval {label}: {json.dumps(summary)}")
@@ -179,39 +183,51 @@ def main() -> None:
     metrics["load"] = {**mem.record(), "parameters": sum(p.numel() for p in model.parameters())}
     log(f"model loaded: {metrics['load']}")
 
-    metrics["phases"]["base"] = {"eval": run_eval("base", model, tok)}
+    reused = Path(args.reuse_base or "-") / "metrics.json"
+    if reused.is_file():
+        earlier = json.loads(reused.read_text())
+        assert earlier["eval_questions"]["ids"] == metrics["eval_questions"]["ids"], "different questions"
+        metrics["phases"]["base"] = {"eval": earlier["phases"]["base"]["eval"], "reused_from": str(reused.parent)}
+        (out / "eval_base.json").write_text((reused.parent / "eval_base.json").read_text())
+        log(f"eval base (reused): {json.dumps(metrics['phases']['base']['eval'])}")
+    else:
+        metrics["phases"]["base"] = {"eval": run_eval("base", model, tok)}
     save()
 
     # ---- SFT warm-up
-    sft_questions = list(train_questions)
-    random.Random(0).shuffle(sft_questions)
-    sft_path = out / "sft.jsonl"
-    n_sft = write_jsonl(
-        (t for _, t in zip(range(args.sft_n), iter_trajectories(eval_env, sft_questions, SFTOptions(seed=0)), strict=False)),
-        sft_path,
-    )
-    from sqlenv_client.training import load_trajectories
-
-    trajectories = load_trajectories(sft_path)
-    log(f"SFT on {n_sft} trajectories")
-    with PeakMemory() as mem:
-        sft = run_sft(
-            model,
-            tok,
-            trajectories,
-            output_dir=out / "sft",
-            epochs=args.sft_epochs,
-            batch_size=args.sft_batch,
-            learning_rate=args.sft_lr,
+    trajectories: list[dict[str, Any]] = []
+    if args.sft_n > 0:  # --sft-n 0: GRPO straight from --model (e.g. a saved sft_model)
+        sft_questions = list(train_questions)
+        random.Random(0).shuffle(sft_questions)
+        sft_path = out / "sft.jsonl"
+        n_sft = write_jsonl(
+            (t for _, t in zip(range(args.sft_n), iter_trajectories(eval_env, sft_questions, SFTOptions(seed=0)), strict=False)),
+            sft_path,
         )
-    losses = [(e["step"], e["loss"]) for e in sft.state.log_history if "loss" in e]
-    metrics["phases"]["sft"] = {
-        "train": {"trajectories": n_sft, "steps": sft.state.global_step, "loss": losses, **mem.record()},
-    }
-    log(f"SFT done: {metrics['phases']['sft']['train'] | {'loss': losses[-3:]}}")
-    save()
-    metrics["phases"]["sft"]["eval"] = run_eval("sft", model, tok)
-    save()
+        from sqlenv_client.training import load_trajectories
+
+        trajectories = load_trajectories(sft_path)
+        log(f"SFT on {n_sft} trajectories")
+        with PeakMemory() as mem:
+            sft = run_sft(
+                model,
+                tok,
+                trajectories,
+                output_dir=out / "sft",
+                epochs=args.sft_epochs,
+                batch_size=args.sft_batch,
+                learning_rate=args.sft_lr,
+            )
+        losses = [(e["step"], e["loss"]) for e in sft.state.log_history if "loss" in e]
+        metrics["phases"]["sft"] = {
+            "train": {"trajectories": n_sft, "steps": sft.state.global_step, "loss": losses, **mem.record()},
+        }
+        log(f"SFT done: {metrics['phases']['sft']['train'] | {'loss': losses[-3:]}}")
+        save()
+        metrics["phases"]["sft"]["eval"] = run_eval("sft", model, tok)
+        save()
+        model.save_pretrained(out / "sft_model")  # so GRPO can be rerun without the warm-up
+        tok.save_pretrained(out / "sft_model")
 
     # ---- GRPO
     grpo_questions = [q for q in train_questions if q.id not in {t["question_id"] for t in trajectories}]
@@ -231,7 +247,17 @@ def main() -> None:
         learning_rate=args.grpo_lr,
         temperature=args.grpo_temperature,
         shuffle_dataset=False,
+        log_completions=True,  # the rollouts, tool results included, in the log
     )
+    from transformers import TrainerCallback
+
+    class KeepLogs(TrainerCallback):
+        """Write every GRPO step's metrics as it is logged, so a stopped run keeps them."""
+
+        def on_log(self, _args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            (out / "grpo_log_history.json").write_text(json.dumps(state.log_history, indent=1))
+
+    trainer.add_callback(KeepLogs())
     log(f"GRPO: {args.grpo_steps} steps")
     with PeakMemory() as mem:
         trainer.train()
@@ -269,13 +295,14 @@ def main() -> None:
     ax1.set_ylabel("episode return")
     ax1.set_title(f"GRPO reward, {metrics['model']} on CPU")
     ax1.legend()
-    labels = ["base", "sft", "grpo"]
+    names = {"base": "base", "sft": "after SFT", "grpo": "after GRPO"}
+    labels = [k for k in names if "eval" in metrics["phases"].get(k, {})]
     accs = [metrics["phases"][k]["eval"]["accuracy"] for k in labels]
     rates = [metrics["phases"][k]["eval"]["tool_call_parse_rate"] or 0 for k in labels]
     x = range(len(labels))
     ax2.bar([i - 0.2 for i in x], accs, width=0.4, label="accuracy")
     ax2.bar([i + 0.2 for i in x], rates, width=0.4, label="valid tool-call rate")
-    ax2.set_xticks(list(x), ["base", "after SFT", "after GRPO"])
+    ax2.set_xticks(list(x), [names[k] for k in labels])
     ax2.set_ylim(0, 1)
     ax2.set_title(f"{len(eval_questions)} held-out eval questions")
     ax2.legend()

@@ -6,8 +6,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlenv_core.dataset import Question, dump_questions, load_dataset
 from sqlenv_core.env import SQLEnvironment
+
+# Property tests check correctness, not speed: no per-example deadline, so a loaded
+# shared machine cannot turn them red (speed is measured in benchmarks/).
+settings.register_profile("sqlenv", deadline=None)
+settings.load_profile("sqlenv")
 
 SHOP_SQL = """
 CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT NOT NULL, city TEXT);

@@ -24,11 +24,17 @@ class SandboxConfig(BaseModel):
         default=8_000_000, ge=1024, description="approximate bytes fetched at most"
     )
     max_cell_bytes: int = Field(
-        default=1_000_000, ge=64, description="SQLite string/blob length limit"
+        default=8192,
+        ge=64,
+        description="SQLite string/blob length limit; it also bounds how long one"
+        " uninterruptible built-in call (trim, instr, LIKE) can run (docs/reliability.md)",
     )
     max_sql_chars: int = Field(default=100_000, ge=16, description="longest SQL text accepted")
     progress_interval: int = Field(
-        default=1000, ge=1, description="VM instructions between deadline checks"
+        default=20_000,
+        ge=1,
+        description="VM instructions between deadline checks (a Python callback each;"
+        " 20,000 is well under a millisecond apart, see docs/reliability.md)",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -98,6 +99,8 @@ class SQLEnvironment:
         self._shared_pool = pool
         self._own_pool: SandboxPool | None = None
         self._episode: _Episode | None = None
+        self._leased: Sandbox | None = None  # the sandbox a step holds now (see interrupt)
+        self._lease_lock = threading.Lock()
 
     # ------------------------------------------------------------------ reset
     def reset(
@@ -166,15 +169,39 @@ class SQLEnvironment:
         if not argument:
             table = ep.tables[0] if ep.tables else "<table>"
             return self._rejected(ep, _EMPTY_ARGUMENT_HELP[action.action_type].format(table=table))
+        if not argument.isascii() and not _encodable(argument):
+            # a lone surrogate (JSON "\ud800"): it could not be run, nor echoed in JSON
+            return self._rejected(ep, _NOT_UNICODE)
 
         ep.step_count += 1
         kind = action.action_type
         if kind is ActionType.ANSWER:
             return self._answer(ep, argument)
         with self._pool.lease(ep.question.db_id) as sandbox:
-            if kind is ActionType.QUERY:
-                return self._query(ep, sandbox, argument, inline_budget_s)
-            return self._explore(ep, sandbox, kind, argument)
+            with self._lease_lock:
+                self._leased = sandbox
+            try:
+                if kind is ActionType.QUERY:
+                    return self._query(ep, sandbox, argument, inline_budget_s)
+                return self._explore(ep, sandbox, kind, argument)
+            finally:
+                with self._lease_lock:  # no interrupt() can reach it once it is given back
+                    self._leased = None
+                    sandbox.clear_interrupt()
+
+    def interrupt(self) -> bool:
+        """Stop the query a ``step`` is running now, from any thread; True if there was one.
+
+        For servers whose client has gone: the step then ends within milliseconds with
+        an observation saying the query was interrupted (the step is counted), instead
+        of running on to its deadline. Between steps it does nothing.
+        """
+        with self._lease_lock:
+            sandbox = self._leased
+            if sandbox is None:
+                return False
+            sandbox.interrupt()
+            return True
 
     def _answer(self, ep: _Episode, text: str) -> SQLObservation:
         q = ep.question
@@ -370,6 +397,17 @@ class SQLEnvironment:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_NOT_UNICODE = "the argument is not valid Unicode text (it holds a lone surrogate)"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @lru_cache(maxsize=4096)

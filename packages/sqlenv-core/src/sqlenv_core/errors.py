@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "DataError",
+    "QueryInterruptedError",
     "QueryRejectedError",
     "QueryTimeoutError",
     "ResetNeeded",
@@ -45,6 +46,10 @@ class QueryRejectedError(SandboxError):
 
 class QueryTimeoutError(SandboxError):
     """The query ran past its deadline and was interrupted."""
+
+
+class QueryInterruptedError(SandboxError):
+    """The query was stopped by ``Sandbox.interrupt()`` (e.g. its client disconnected)."""
 
 
 class StepDeferred(SQLEnvError):

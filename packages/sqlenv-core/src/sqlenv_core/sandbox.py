@@ -15,10 +15,21 @@ An agent's SQL is untrusted, so several independent layers keep it harmless:
    authorizer to judge instead of being rejected (sqlglot does not know every SQLite
    construct, and every Spider gold query must run).
 4. **Deadline.** A progress handler interrupts SQLite once the per-query deadline passes,
-   during execution *and* while rows are being fetched.
+   during execution *and* while rows are being fetched. The clock starts before the
+   static check, so parsing long SQL counts against the deadline too.
+   :meth:`Sandbox.interrupt` stops a query early from another thread (a server whose
+   client has gone).
 5. **Size limits.** SQLite's own length limit caps every value (``randomblob(1e9)`` fails
    at once), and fetching stops at ``max_fetch_rows`` rows or ``max_result_bytes``
    (approximate) bytes, reporting honestly whether more rows exist.
+6. **No unbounded stretch between deadline checks.** SQLite checks the deadline only on
+   loop jumps, so neither one built-in call nor a straight run of them can be stopped
+   midway. Calls whose cost is not bounded by the length limit are denied
+   (``printf``/``format``: a width of 2e9 loops for 10 s), ``trim(x, chars)`` is a linear
+   Python function that checks the deadline, the other quadratic ones (``instr``,
+   ``replace``, ``LIKE``, ``GLOB``) are kept short by the 8 KiB length limit and a 64-byte
+   LIKE/GLOB pattern limit, and a statement may compile to at most 1,024 instructions,
+   which bounds a straight run (about 0.15 s at worst; see ``docs/reliability.md``).
 
 Per-query overhead is kept close to raw ``sqlite3`` (one cached check, one lock, two
 clock reads, a pass over the fetched cells), since the RL loop runs many small queries.
@@ -43,7 +54,13 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from sqlenv_core.config import SandboxConfig
-from sqlenv_core.errors import DataError, QueryRejectedError, QueryTimeoutError, SandboxError
+from sqlenv_core.errors import (
+    DataError,
+    QueryInterruptedError,
+    QueryRejectedError,
+    QueryTimeoutError,
+    SandboxError,
+)
 from sqlenv_core.schemas import Cell
 
 __all__ = [
@@ -235,8 +252,24 @@ _ALLOWED_ACTIONS: Final = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE}
 )
 _DENIED_FUNCTIONS: Final = frozenset(
-    {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+    {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer", "printf", "format"}
 )
+"""``printf``/``format`` loop over their width and precision (``printf('%.*c', 2e9, 'x')``
+runs for seconds in one uninterruptible call); no Spider query uses them."""
+_DENIED_HINTS: Final = {
+    "printf": "; use round(x, 2) or || to format values",
+    "format": "; use round(x, 2) or || to format values",
+}
+
+LIKE_PATTERN_LIMIT: Final = 64
+"""Longest LIKE/GLOB pattern in bytes (SQLite's default is 50,000). Matching costs up to
+value length x pattern length in one uninterruptible call; Spider's longest is 23."""
+
+PROGRAM_OPS_LIMIT: Final = 1024
+"""Most VM instructions a statement may compile to (SQLite's default is 250 million).
+SQLite checks its deadline only on loop jumps, so a long straight run of expensive
+expressions (a thousand LIKEs on one row) is uninterruptible; this bounds the run.
+Spider's largest gold query compiles to 128 instructions."""
 _INTERNAL_PRAGMAS: Final = frozenset({"table_info", "foreign_key_list"})
 
 # Authorizer action codes share integers with result codes, so name them explicitly.
@@ -260,12 +293,13 @@ class _State:
     dropped sandbox is freed (and its connection closed) without waiting for the GC.
     """
 
-    __slots__ = ("deadline", "denied", "internal", "timed_out")
+    __slots__ = ("deadline", "denied", "internal", "interrupted", "timed_out")
 
     def __init__(self) -> None:
         self.deadline = float("inf")
         self.denied: str | None = None
         self.internal = False
+        self.interrupted = False  # set by Sandbox.interrupt(), from any thread
         self.timed_out = False
 
 
@@ -284,7 +318,8 @@ def _make_authorizer(state: _State) -> Any:
             return _OK
         if action == _FUNCTION:
             if arg2 is not None and arg2.lower() in _DENIED_FUNCTIONS:
-                state.denied = f"the function {arg2}() is not allowed"
+                hint = _DENIED_HINTS.get(arg2.lower(), "")
+                state.denied = f"the function {arg2}() is not allowed{hint}"
                 return _DENY
             return _OK
         if action == _PRAGMA and state.internal and arg1 in _INTERNAL_PRAGMAS:
@@ -296,10 +331,70 @@ def _make_authorizer(state: _State) -> Any:
     return authorize
 
 
+class _Stopped(Exception):
+    """Raised inside a SQL function when the deadline has passed or on interrupt."""
+
+
+def _sql_text(value: Any) -> str:
+    """``value`` as SQLite's string functions see it (``1e20`` -> ``'1.0e+20'``)."""
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
+    if kind is float:
+        if value in (_INF, -_INF):
+            return "Inf" if value > 0 else "-Inf"
+        mantissa, e, exponent = f"{value:.15g}".partition("e")  # SQLite's "%!.15g"
+        if "." not in mantissa and mantissa.lstrip("-").isdigit():
+            mantissa += ".0"
+        return mantissa + (f"e{exponent}" if e else "")
+    return bytes(value).decode("utf-8", "replace")
+
+
+def _make_functions(state: _State) -> dict[tuple[str, int], Any]:
+    """Linear-time, deadline-aware versions of two-argument ``trim``/``ltrim``/``rtrim``.
+
+    SQLite's cost (length of the value) x (characters in the set) in one call that
+    nothing can interrupt: 40 such calls on one 16 KB row took 2.3 s against a 0.2 s
+    deadline, and at the 8 KiB limit one call still takes 8 ms. Python's ``strip`` over
+    the set's distinct characters is linear, and each call first checks the deadline,
+    so a run of them stops on time. Results equal SQLite's. (``instr`` and ``replace``
+    are quadratic too, but memcmp-fast: 0.3 ms a call at 8 KiB, and the instruction
+    limit bounds a run of them to about 60 ms, so they keep SQLite's C speed, 6-12x
+    faster than a Python callback per row.)
+    """
+
+    def check() -> None:
+        if state.interrupted:
+            raise _Stopped
+        if monotonic() > state.deadline:
+            state.timed_out = True
+            raise _Stopped
+
+    def stripper(method: str) -> Any:
+        def strip(text: Any, chars: Any) -> str | None:
+            check()
+            if text is None or chars is None:
+                return None
+            unique = "".join(dict.fromkeys(_sql_text(chars)))  # each char once: linear
+            return getattr(_sql_text(text), method)(unique)  # type: ignore[no-any-return]
+
+        return strip
+
+    return {
+        ("trim", 2): stripper("strip"),
+        ("ltrim", 2): stripper("lstrip"),
+        ("rtrim", 2): stripper("rstrip"),
+    }
+
+
 def _make_progress_handler(state: _State) -> Any:
-    """Interrupts SQLite (by returning True) once the current deadline has passed."""
+    """Interrupts SQLite (by returning True) once the deadline has passed or on request."""
 
     def progress() -> bool:
+        if state.interrupted:
+            return True
         if monotonic() > state.deadline:
             state.timed_out = True
             return True
@@ -323,6 +418,11 @@ def render_blob(value: bytes) -> str:
 
 def _render_row(row: tuple[Any, ...]) -> list[Cell]:
     return [render_blob(v) if type(v) is bytes else v for v in row]
+
+
+def _shorten(text: str, limit: int = 100) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis): messages quote agent input."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _quote_ident(name: str) -> str:
@@ -367,7 +467,7 @@ def _row_size(row: tuple[Any, ...]) -> int:
 
 _BATCH_CELLS: Final = 256
 """Cells per fetchmany(): enough to make the per-batch cost negligible, few enough that
-a batch of maximal values stays bounded (256 x ``max_cell_bytes``, 256 MB by default, and
+a batch of maximal values stays bounded (256 x ``max_cell_bytes``, 2 MiB by default, and
 only for deliberately huge values: Spider's largest cell is 213 bytes)."""
 
 
@@ -425,6 +525,10 @@ class Sandbox:
             conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, cfg.max_cell_bytes)
             conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, max(cfg.max_sql_chars * 4, 1024))
             conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+            conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, LIKE_PATTERN_LIMIT)
+            conn.setlimit(sqlite3.SQLITE_LIMIT_VDBE_OP, PROGRAM_OPS_LIMIT)
+            for (name, nargs), function in _make_functions(self._state).items():
+                conn.create_function(name, nargs, function, deterministic=True)
             conn.set_authorizer(_make_authorizer(self._state))
             conn.set_progress_handler(_make_progress_handler(self._state), cfg.progress_interval)
             names = conn.execute(
@@ -450,6 +554,23 @@ class Sandbox:
             conn.set_progress_handler(None, 0)
             conn.set_authorizer(None)
             conn.close()
+
+    def interrupt(self) -> None:
+        """Stop the query running now, or else the next one to start; any thread may call it.
+
+        The query fails with :class:`QueryInterruptedError` within a few VM instructions
+        (``conn.interrupt()`` plus the progress handler, which also catches a query that
+        had not started yet). The flag is cleared when that query ends; the sandbox stays
+        usable. Callers that lend the sandbox on (a pool) use :meth:`clear_interrupt`.
+        """
+        conn = self._conn
+        self._state.interrupted = True
+        if conn is not None:
+            conn.interrupt()
+
+    def clear_interrupt(self) -> None:
+        """Forget an :meth:`interrupt` that came after the last query ended."""
+        self._state.interrupted = False
 
     def __enter__(self) -> Sandbox:
         return self
@@ -483,7 +604,8 @@ class Sandbox:
         if found is None and cleaned.endswith(";"):
             found = self._lower_names.get(_unquote(cleaned.rstrip("; \t\r\n")).lower())
         if found is None:
-            raise SandboxError(f"no such table: {name.strip()!r}; {self._tables_hint()}")
+            shown = _shorten(name.strip())
+            raise SandboxError(f"no such table: {shown!r}; {self._tables_hint()}")
         return found
 
     def _tables_hint(self) -> str:
@@ -564,8 +686,10 @@ class Sandbox:
         :class:`QueryTimeoutError` (deadline passed; the sandbox stays usable) or
         :class:`SandboxError` (any SQLite error, worded for the agent).
         """
+        timeout = self._timeout_s if timeout_s is None else timeout_s
+        start = monotonic()  # the static check of long SQL counts against the deadline
         to_run = _checked(sql, self._max_sql_chars)
-        return self._run(to_run, self._timeout_s if timeout_s is None else timeout_s)
+        return self._run(to_run, timeout, start)
 
     def _open_conn(self) -> sqlite3.Connection:
         conn = self._conn
@@ -573,11 +697,12 @@ class Sandbox:
             raise SandboxError("the sandbox is closed")
         return conn
 
-    def _run(self, sql: str, timeout_s: float) -> QueryOutcome:
+    def _run(self, sql: str, timeout_s: float, start: float | None = None) -> QueryOutcome:
         state = self._state
         with self._lock:
             conn = self._open_conn()
-            start = monotonic()
+            if start is None:
+                start = monotonic()
             state.deadline = start + timeout_s
             cursor = None
             try:
@@ -596,11 +721,17 @@ class Sandbox:
                     rows, total, more = self._fetch_rest(cursor, batch, want, size, blob)
             except (sqlite3.Error, sqlite3.Warning) as error:
                 raise self._translate(error, timeout_s) from None
+            except MemoryError:  # what SQLite reports for a program over PROGRAM_OPS_LIMIT
+                raise SandboxError(
+                    f"SQL error: the query is too complex (it compiles to more than"
+                    f" {PROGRAM_OPS_LIMIT:,} operations); simplify it"
+                ) from None
             except UnicodeEncodeError:  # a lone surrogate, e.g. from JSON "\ud800"
                 raise QueryRejectedError("the query is not valid Unicode text") from None
             finally:
                 state.deadline = _INF
                 state.timed_out = False
+                state.interrupted = False
                 if cursor is not None:
                     cursor.close()
             elapsed = monotonic() - start
@@ -671,7 +802,9 @@ class Sandbox:
     def _translate(self, error: Exception, timeout_s: float) -> SandboxError:
         """Turn a sqlite3 exception into an agent-readable :class:`SandboxError`."""
         state = self._state
-        message = str(error)
+        message = _shorten(str(error), 300)  # SQLite quotes tokens of the SQL, any length
+        if state.interrupted and not state.timed_out:
+            return QueryInterruptedError("the query was interrupted before it finished")
         if state.timed_out:
             return QueryTimeoutError(
                 f"query exceeded the {timeout_s:g} s deadline and was stopped;"

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Literal
@@ -47,7 +47,8 @@ WORKER_NICE = 10
 """How much nicer than the event loop the slow-query threads run (see ``_lower_priority``)."""
 
 PROGRESS_INTERVAL = 20_000
-"""SQLite VM instructions between deadline checks (the engine's default is 1,000).
+"""SQLite VM instructions between deadline checks (now also the engine's default; it was
+1,000, see docs/reliability.md).
 
 Each check is a Python callback, so a query running in a worker thread takes the GIL
 for every one: at 1,000 instructions that is tens of thousands of GIL hand-offs a
@@ -157,6 +158,7 @@ class SessionManager:
         self._reaper: asyncio.Task[None] | None = None
         self.reaped = 0
         self.deferred_steps = 0
+        self.interrupted_steps = 0
 
     # ------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -202,12 +204,16 @@ class SessionManager:
         """Forget the session and release its databases. Idempotent.
 
         With ``reason`` (the reaper, shutdown) the owner is told through ``on_expire``
-        so a WebSocket can send a last error frame and close its socket.
+        so a WebSocket can send a last error frame and close its socket. A query the
+        session still runs in a worker thread is interrupted, so the thread is free
+        within milliseconds rather than at the query's deadline.
         """
         if session.closed:
             return
         session.closed = True
         self._sessions.pop(session.id, None)
+        if session.busy:
+            session.env.interrupt()
         session.env.close()  # cheap: the connections belong to the shared pool
         if reason is not None and session.on_expire is not None:
             try:
@@ -244,11 +250,40 @@ class SessionManager:
         session.touch()
         return session.env.reset(**kwargs)
 
-    async def step(self, session: Session, action: SQLAction) -> SQLObservation:
+    def stats(self) -> dict[str, Any]:
+        """Counters for ``GET /stats``: sessions by kind, busy ones, threads, deferrals."""
+        by_kind = {"ws": 0, "http": 0, "mcp": 0}
+        busy = 0
+        for session in self._sessions.values():
+            by_kind[session.kind] += 1
+            busy += session.busy
+        return {
+            "active_sessions": len(self._sessions),
+            "max_sessions": self.max_sessions,
+            "sessions_by_kind": by_kind,
+            "busy_sessions": busy,
+            "deferred_steps": self.deferred_steps,
+            "interrupted_steps": self.interrupted_steps,
+            "reaped_sessions": self.reaped,
+            "idle_connections": self.pool.idle_count,
+            "threads": threading.active_count(),
+        }
+
+    async def step(
+        self,
+        session: Session,
+        action: SQLAction,
+        *,
+        until_gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> SQLObservation:
         """Apply one action; raises ``ResetNeeded`` before the first reset.
 
         Runs inline; a QUERY that outruns the inline budget is re-run in a worker
         thread with the full deadline (``StepDeferred`` leaves the episode untouched).
+        While the thread runs, ``until_gone`` (a WebSocket's receive) is awaited too:
+        when it says the client has gone, or when this coroutine is cancelled, the
+        query is interrupted, so neither the session nor the thread outlives the client
+        by more than a few milliseconds.
         """
         session.touch()
         env = session.env
@@ -264,10 +299,30 @@ class SessionManager:
         # runs is not idle, even if the caller was cancelled meanwhile.
         future = self._executor.submit(env.step, action)
         future.add_done_callback(partial(_not_busy, session))
+        waiter = asyncio.wrap_future(future)
+        watcher = None if until_gone is None else asyncio.ensure_future(until_gone())
         try:
-            return await asyncio.wrap_future(future)
+            if watcher is not None:
+                await asyncio.wait((waiter, watcher), return_when=asyncio.FIRST_COMPLETED)
+                # an exception from the receive means the socket is gone, too
+                if (
+                    watcher.done()
+                    and not watcher.cancelled()
+                    and (watcher.exception() is not None or watcher.result())
+                ):
+                    self._interrupt(session)
+            return await waiter
+        except asyncio.CancelledError:
+            self._interrupt(session)
+            raise
         finally:
+            if watcher is not None and not watcher.done():
+                watcher.cancel()
             session.touch()
+
+    def _interrupt(self, session: Session) -> None:
+        if session.env.interrupt():
+            self.interrupted_steps += 1
 
     def state(self, session: Session) -> EpisodeState:
         """The episode's state; before any reset, the blank state (as OpenEnv's fresh env)."""

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError, create_model
-from sqlenv_core.errors import ResetNeeded, UnknownQuestionError
+from sqlenv_core.errors import DataError, ResetNeeded, UnknownQuestionError
 from sqlenv_core.schemas import EpisodeState, SQLAction, SQLObservation
 
 from .. import __version__
@@ -88,6 +88,18 @@ class SchemaResponse(BaseModel):
     reset_observation: dict[str, Any]
 
 
+class StatsResponse(BaseModel):
+    active_sessions: int = Field(description="open sessions of every kind")
+    max_sessions: int
+    sessions_by_kind: dict[str, int] = Field(description="ws, http and mcp")
+    busy_sessions: int = Field(description="sessions whose step runs in a worker thread now")
+    deferred_steps: int = Field(description="steps moved to a worker thread since start")
+    interrupted_steps: int = Field(description="worker-thread steps stopped early (client gone)")
+    reaped_sessions: int = Field(description="sessions closed for idleness since start")
+    idle_connections: int = Field(description="pooled read-only SQLite connections")
+    threads: int = Field(description="threads of the server process")
+
+
 class SessionClosed(BaseModel):
     session_id: str
     closed: bool
@@ -145,6 +157,17 @@ async def metadata(manager: ManagerDep) -> MetadataResponse:
     )
 
 
+@router.get("/stats", response_model=StatsResponse, tags=["discovery"])
+async def stats(manager: ManagerDep) -> JSONResponse:
+    """Live counters: open sessions (by kind), busy ones, deferred steps, threads."""
+    return JSONResponse(manager.stats())
+
+
+def _data_unavailable(exc: DataError) -> JSONResponse:
+    """503: the episode's database is gone or damaged (other databases still serve)."""
+    return _detail(503, str(exc))
+
+
 @cache
 def _schemas() -> dict[str, Any]:
     observation = SQLObservation.model_json_schema()
@@ -169,7 +192,7 @@ async def schema() -> JSONResponse:
     tags=["simulation"],
     responses={
         400: {"description": "no question matches the id or filters"},
-        503: {"description": "the session table is full"},
+        503: {"description": "the session table is full, or the question's database is gone"},
     },
 )
 async def reset(
@@ -203,6 +226,10 @@ async def reset(
             if created:
                 manager.close(session)
             return _detail(400, str(exc))
+        except DataError as exc:
+            if created:
+                manager.close(session)
+            return _data_unavailable(exc)
     return _envelope(obs, session)
 
 
@@ -213,6 +240,7 @@ async def reset(
     responses={
         404: {"description": "unknown or expired session"},
         422: {"description": "invalid action (errors located relative to the action)"},
+        503: {"description": "the episode's database is gone or damaged"},
     },
 )
 async def step(
@@ -239,6 +267,8 @@ async def step(
             obs = await manager.step(session, action)
         except ResetNeeded:
             obs = SQLObservation(error="no episode in this session yet: POST /reset first")
+        except DataError as exc:
+            return _data_unavailable(exc)
     return _envelope(obs, session)
 
 
@@ -266,7 +296,10 @@ async def state(manager: ManagerDep, session_id: SessionHeader = None) -> Respon
     "/session",
     response_model=SessionClosed,
     tags=["simulation"],
-    responses={404: {"description": "unknown or expired session"}},
+    responses={
+        400: {"description": "no session header"},
+        404: {"description": "unknown or expired session"},
+    },
 )
 async def close_session(manager: ManagerDep, session_id: SessionHeader = None) -> Response:
     """Close an HTTP session now (otherwise it is closed once idle) and free its slot."""

@@ -34,7 +34,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlenv_core.errors import ResetNeeded, UnknownQuestionError
+from sqlenv_core.errors import DataError, ResetNeeded, UnknownQuestionError
 from sqlenv_core.prompting import (
     TOOL_NAMES,
     ToolCallError,
@@ -338,7 +338,7 @@ async def _run_tool(
         assert isinstance(args, ResetArgs)
         try:
             obs = manager.reset(session, args.engine_kwargs())
-        except (UnknownQuestionError, ValueError) as exc:
+        except (UnknownQuestionError, ValueError, DataError) as exc:
             if created:
                 manager.close(session)
             return _error_result(str(exc), None if created else session)
@@ -355,6 +355,8 @@ async def _run_tool(
         obs = await manager.step(session, args)
     except ResetNeeded:
         return _error_result("no episode yet: call the reset tool first", session)
+    except DataError as exc:  # the episode's database is gone or damaged
+        return _error_result(str(exc), session)
     return _tool_result(obs, session)
 
 
@@ -395,7 +397,7 @@ async def mcp_endpoint(
         return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error})
     try:
         payload = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         error = {"code": PARSE_ERROR, "message": f"Parse error: {exc}"}
         return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error})
     if isinstance(payload, list):
@@ -409,7 +411,9 @@ async def mcp_endpoint(
     return JSONResponse(response, headers=headers)
 
 
-@router.delete("/mcp", tags=["mcp"])
+@router.delete(
+    "/mcp", tags=["mcp"], responses={404: {"description": "unknown or expired session"}}
+)
 async def mcp_close(
     request: Request,
     mcp_session_id: str | None = Header(default=None, alias=MCP_SESSION_HEADER),

@@ -6,14 +6,20 @@ difficulty, episode_id, budget), ``step`` (``data`` = the action fields), ``stat
 
 Every fault of a message is answered with an error frame and the session carries on:
 
-* not JSON, or a binary frame that is not UTF-8: ``INVALID_JSON``;
+* not JSON (or nested too deeply), or a binary frame that is not UTF-8: ``INVALID_JSON``;
 * ``type`` missing or unknown: ``UNKNOWN_TYPE``;
 * not an object, extra top-level keys, ``step`` without ``data``, an invalid action,
   bad reset arguments (``"seed": "abc"``), a message over ``max_message_bytes``:
   ``VALIDATION_ERROR`` with ``errors`` (pydantic's list);
 * ``step`` before any ``reset``: ``EXECUTION_ERROR`` with ``error_type: "ResetNeeded"``;
 * no question matches a reset's id or filters: ``EXECUTION_ERROR`` with the engine's
-  message and ``error_type: "UnknownQuestionError"``.
+  message and ``error_type: "UnknownQuestionError"``;
+* the episode's database cannot be opened (deleted or damaged while the server runs):
+  ``EXECUTION_ERROR`` with ``error_type: "DataError"`` and a message naming the file.
+
+While a slow QUERY runs in a worker thread the socket is still read: a client that
+disconnects gets its query interrupted and its session closed at once, and a message
+sent meanwhile is kept (one at most; reading then pauses) and answered after the step.
 
 Only these end the connection (error frame, then close code 1000): ``CAPACITY_REACHED``
 at connect; ``SESSION_ERROR`` for ``?session_id=`` naming an unknown session or one that
@@ -35,7 +41,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
-from sqlenv_core.errors import ResetNeeded, UnknownQuestionError
+from sqlenv_core.errors import DataError, ResetNeeded, UnknownQuestionError
 from sqlenv_core.schemas import SQLAction
 
 from ..sessions import CapacityError, Session, SessionManager
@@ -137,7 +143,16 @@ async def _refuse(websocket: WebSocket, code: str, message: str, **extra: Any) -
 class _Connection:
     """The message loop of one WebSocket and its session."""
 
-    __slots__ = ("closing", "manager", "max_chars", "session", "shared", "websocket")
+    __slots__ = (
+        "closing",
+        "gone",
+        "manager",
+        "max_chars",
+        "pending",
+        "session",
+        "shared",
+        "websocket",
+    )
 
     def __init__(
         self,
@@ -153,6 +168,8 @@ class _Connection:
         self.shared = shared  # HTTP MCP calls may act on the session too: take its lock
         self.max_chars = manager.settings.max_message_bytes
         self.closing: asyncio.Task[None] | None = None
+        self.pending: dict[str, Any] | None = None  # read while a step ran in a thread
+        self.gone = False  # the client disconnected while a step ran in a thread
         session.on_expire = self._expired
 
     def _expired(self, reason: str) -> None:
@@ -165,7 +182,11 @@ class _Connection:
         websocket = self.websocket
         session = self.session
         while True:
-            message = await websocket.receive()
+            message = self.pending
+            if message is None:
+                message = await websocket.receive()
+            else:
+                self.pending = None
             if message["type"] == "websocket.disconnect" or session.closed:
                 return
             text = message.get("text")
@@ -182,7 +203,7 @@ class _Connection:
                     reply = await self.handle(text)
             else:
                 reply = await self.handle(text)
-            if session.closed:  # expired while a thread ran the step: the reaper said why
+            if session.closed or self.gone:  # expired or left while a thread ran the step
                 return
             try:
                 if reply is None:  # {"type": "close"}
@@ -206,6 +227,8 @@ class _Connection:
             message = json.loads(text)
         except ValueError as exc:
             return error_frame(INVALID_JSON, f"Invalid JSON: {exc}")
+        except RecursionError:  # "[[[[...": Python's parser recurses once per level
+            return error_frame(INVALID_JSON, "Invalid JSON: nested too deeply")
         if type(message) is not dict:
             return _invalid(
                 'a message must be a JSON object such as {"type": "state"}',
@@ -258,10 +281,29 @@ class _Connection:
                 errors=validation_errors(exc),
             )
         try:
-            obs = await self.manager.step(self.session, action)
+            obs = await self.manager.step(self.session, action, until_gone=self._until_gone)
         except ResetNeeded:
             return error_frame(EXECUTION_ERROR, _RESET_NEEDED, error_type="ResetNeeded")
+        except DataError as exc:
+            return _data_error(exc, self.session)
         return observation_frame(obs)
+
+    async def _until_gone(self) -> bool:
+        """Read one message while a step runs in a thread; True once the client has gone.
+
+        Any other message is kept in ``pending`` and answered after the step, so replies
+        stay in order; the transport stops reading until it is taken.
+        """
+        try:
+            message = await self.websocket.receive()
+        except Exception:  # the socket broke under us
+            self.gone = True
+            return True
+        if message["type"] == "websocket.disconnect":
+            self.gone = True
+            return True
+        self.pending = message
+        return False
 
     def _reset(self, data: Any) -> str:
         if data is None:
@@ -283,11 +325,19 @@ class _Connection:
             obs = self.manager.reset(self.session, params.engine_kwargs())
         except (UnknownQuestionError, ValueError) as exc:
             return error_frame(EXECUTION_ERROR, str(exc), error_type=type(exc).__name__)
+        except DataError as exc:
+            return _data_error(exc, self.session)
         return observation_frame(obs)
 
     async def _mcp(self, data: Any) -> str:
         response = await mcp.dispatch(self.manager, data, bound=self.session)
         return json.dumps({"type": "mcp", "data": response})
+
+
+def _data_error(exc: DataError, session: Session) -> str:
+    """A database of the episode is gone or damaged: say so; other episodes carry on."""
+    log.warning("%r: %s", session, exc)
+    return error_frame(EXECUTION_ERROR, str(exc), error_type="DataError")
 
 
 def _invalid(message: str, errors: list[dict[str, Any]]) -> str:
