@@ -280,6 +280,11 @@ class BaseClient:
         self._ping_timeout_s = ping_timeout_s
         self._state = ClientState.UNOPENED
         self._closed_reason: str | None = None
+        self._setup_io()
+
+    def _setup_io(self) -> None:
+        """The I/O half's own state (socket, lock, container); each client defines it."""
+        raise NotImplementedError
 
     @property
     def url(self) -> str:

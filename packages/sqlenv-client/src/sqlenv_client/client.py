@@ -15,11 +15,6 @@ from websockets.sync.client import ClientConnection, connect
 
 from . import _base, _docker
 from ._base import (
-    DEFAULT_CONNECT_TIMEOUT_S,
-    DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_PING_INTERVAL_S,
-    DEFAULT_PING_TIMEOUT_S,
-    DEFAULT_REPLY_TIMEOUT_S,
     BaseClient,
     ClientState,
 )
@@ -67,28 +62,7 @@ class SQLEnvClient(BaseClient):
         ping_timeout_s: Seconds to wait for a pong before the connection is lost.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        connect_timeout_s: float | None = DEFAULT_CONNECT_TIMEOUT_S,
-        reply_timeout_s: float | None = DEFAULT_REPLY_TIMEOUT_S,
-        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-        compression: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        ping_interval_s: float | None = DEFAULT_PING_INTERVAL_S,
-        ping_timeout_s: float | None = DEFAULT_PING_TIMEOUT_S,
-    ) -> None:
-        super().__init__(
-            base_url,
-            connect_timeout_s=connect_timeout_s,
-            reply_timeout_s=reply_timeout_s,
-            max_message_size=max_message_size,
-            compression=compression,
-            headers=headers,
-            ping_interval_s=ping_interval_s,
-            ping_timeout_s=ping_timeout_s,
-        )
+    def _setup_io(self) -> None:
         self._ws: ClientConnection | None = None
         self._lock = threading.Lock()
         self._container: _docker.DockerServer | None = None

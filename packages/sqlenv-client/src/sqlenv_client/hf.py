@@ -49,7 +49,9 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
 
 def chat_template_kwargs(tokenizer: Any) -> dict[str, Any]:
     """``{"enable_thinking": False}`` for templates that think (Qwen3), else nothing."""
-    return {"enable_thinking": False} if "enable_thinking" in (tokenizer.chat_template or "") else {}
+    return (
+        {"enable_thinking": False} if "enable_thinking" in (tokenizer.chat_template or "") else {}
+    )
 
 
 def load_causal_lm(spec: str | os.PathLike[str], *, dtype: Any = None) -> tuple[Any, Any]:
@@ -66,7 +68,9 @@ def load_causal_lm(spec: str | os.PathLike[str], *, dtype: Any = None) -> tuple[
     path = Path(spec)
     if path.suffix == ".gguf":
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path.parent), gguf_file=path.name, dtype=dtype
+        )
         quantizer = getattr(model, "hf_quantizer", None)
         if quantizer is not None:
             quantizer.remove_quantization_config(model)
@@ -95,7 +99,9 @@ SPECIAL_TOKENS = [
 ]
 
 
-def tiny_qwen3(corpus: list[str] | None = None, *, vocab_size: int = 600, seed: int = 0) -> tuple[Any, Any]:
+def tiny_qwen3(
+    corpus: list[str] | None = None, *, vocab_size: int = 600, seed: int = 0
+) -> tuple[Any, Any]:
     """A randomly initialised ~10k-parameter Qwen3 and a BPE tokenizer trained in process.
 
     The tokenizer is byte-level, so any SQL encodes, and carries TRL's Qwen3 chat template,
@@ -107,7 +113,12 @@ def tiny_qwen3(corpus: list[str] | None = None, *, vocab_size: int = 600, seed: 
     from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
     from trl.chat_template_utils import qwen3_chat_template
 
-    corpus = [*(corpus or []), system_prompt(), str(TOOLS), "SELECT count(*) FROM singer WHERE age > 30"]
+    corpus = [
+        *(corpus or []),
+        system_prompt(),
+        str(TOOLS),
+        "SELECT count(*) FROM singer WHERE age > 30",
+    ]
     raw = Tokenizer(models.BPE())
     raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     raw.decoder = decoders.ByteLevel()

@@ -70,7 +70,10 @@ class _ToolLoop:
             {
                 "role": "user",
                 "content": user_message(
-                    observation.question, observation.db_id, observation.tables, self._episode_budget
+                    observation.question,
+                    observation.db_id,
+                    observation.tables,
+                    self._episode_budget,
                 ),
             },
         ]
@@ -86,7 +89,9 @@ class _ToolLoop:
                 try:
                     action = call_to_action(name, arguments)
                 except ToolCallError as exc:
-                    self._results.append(self._tool_message(name, call_id, str({"error": str(exc)})))
+                    self._results.append(
+                        self._tool_message(name, call_id, str({"error": str(exc)}))
+                    )
                     continue
                 self._awaiting = (name, call_id)
                 return action
@@ -158,7 +163,10 @@ class HFPolicy(_ToolLoop):
 
         from .hf import chat_template_kwargs, prepare_tokenizer
 
-        if getattr(tokenizer, "response_template", None) is None and getattr(tokenizer, "response_schema", None) is None:
+        if (
+            getattr(tokenizer, "response_template", None) is None
+            and getattr(tokenizer, "response_schema", None) is None
+        ):
             tokenizer = prepare_tokenizer(tokenizer)
         self.model = model
         self.tokenizer = tokenizer
@@ -194,7 +202,10 @@ class HFPolicy(_ToolLoop):
                 "role": "assistant",
                 "content": "",
                 "tool_calls": [
-                    {"type": "function", "function": {"name": tool_messages[0]["name"], "arguments": {}}}
+                    {
+                        "type": "function",
+                        "function": {"name": tool_messages[0]["name"], "arguments": {}},
+                    }
                 ],
             },
         ]
@@ -224,7 +235,11 @@ class HFPolicy(_ToolLoop):
             if room <= 0:
                 return []
         input_ids = torch.tensor([self._ids], device=self.model.device)
-        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        sampling = (
+            {"do_sample": True, "temperature": self.temperature}
+            if self.temperature > 0
+            else {"do_sample": False}
+        )
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=input_ids,
@@ -291,7 +306,10 @@ class OpenAIPolicy(_ToolLoop):
         self._rng = random.Random(seed)
         # OpenAI's function schema has no "return" key.
         self._tools = [
-            {"type": "function", "function": {k: v for k, v in t["function"].items() if k != "return"}}
+            {
+                "type": "function",
+                "function": {k: v for k, v in t["function"].items() if k != "return"},
+            }
             for t in TOOLS
         ]
 
@@ -309,7 +327,9 @@ class OpenAIPolicy(_ToolLoop):
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, json.dumps(body).encode(), headers, method="POST")
+        request = urllib.request.Request(
+            self.url, json.dumps(body).encode(), headers, method="POST"
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return json.loads(response.read())
@@ -338,7 +358,9 @@ class OpenAIPolicy(_ToolLoop):
                     arguments = json.loads(arguments)
                 except ValueError:
                     arguments = None
-            calls.append((str(function.get("name", "")), arguments, str(call.get("id") or f"call_{i}")))
+            calls.append(
+                (str(function.get("name", "")), arguments, str(call.get("id") or f"call_{i}"))
+            )
         if not calls:  # a server without a tool parser: read <tool_call> blocks from the text
             for i, parsed in enumerate(parse_tool_calls(content)):
                 if parsed.ok:
@@ -349,7 +371,10 @@ class OpenAIPolicy(_ToolLoop):
                 {
                     "id": call_id,
                     "type": "function",
-                    "function": {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)},
+                    "function": {
+                        "name": name,
+                        "arguments": json.dumps(arguments, ensure_ascii=False),
+                    },
                 }
                 for name, arguments, call_id in calls
             ]
@@ -368,7 +393,9 @@ def make_hf_policy(
 ) -> HFPolicy:
     """Entry point ``hf``: ``--model`` is a Hub id, a local directory or a ``.gguf`` file."""
     if not model:
-        raise ValueError("--model is required (a Hugging Face id, a local directory or a .gguf file)")
+        raise ValueError(
+            "--model is required (a Hugging Face id, a local directory or a .gguf file)"
+        )
     from .hf import load_causal_lm
 
     lm, tokenizer = load_causal_lm(model)

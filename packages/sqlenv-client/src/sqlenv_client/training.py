@@ -45,8 +45,13 @@ def sft_dataset(trajectories: Iterable[Mapping[str, Any]]) -> Any:
     """
     from datasets import Dataset, Features, Json, Value
 
-    rows = [{"messages": t["messages"], "tools": json.dumps(t.get("tools", TOOLS))} for t in trajectories]
-    return Dataset.from_list(rows, features=Features({"messages": Json(), "tools": Value("string")}))
+    rows = [
+        {"messages": t["messages"], "tools": json.dumps(t.get("tools", TOOLS))}
+        for t in trajectories
+    ]
+    return Dataset.from_list(
+        rows, features=Features({"messages": Json(), "tools": Value("string")})
+    )
 
 
 def _cpu_defaults(use_cpu: bool) -> dict[str, Any]:
@@ -205,4 +210,6 @@ def evaluate_model(
 
 def reward_curve(log_history: Iterable[Mapping[str, Any]]) -> list[tuple[int, float]]:
     """(step, mean total reward) for every logged GRPO step."""
-    return [(int(e["step"]), float(e["reward"])) for e in log_history if "reward" in e and "step" in e]
+    return [
+        (int(e["step"]), float(e["reward"])) for e in log_history if "reward" in e and "step" in e
+    ]

@@ -67,7 +67,9 @@ BUDGET_ENV = "SQLENV_BUDGET"
 class EnvLike(Protocol):
     """What ``SQLEnvTool`` needs of an environment: ``SQLEnvClient`` and ``SQLEnvironment`` fit."""
 
-    def reset(self, seed: int | None = None, question_id: str | None = None, **kw: Any) -> SQLObservation: ...
+    def reset(
+        self, seed: int | None = None, question_id: str | None = None, **kw: Any
+    ) -> SQLObservation: ...
 
     def step(self, action: SQLAction) -> SQLObservation: ...
 
@@ -102,7 +104,9 @@ class SQLEnvTool:
         if env is None:
             from .client import SQLEnvClient
 
-            env = SQLEnvClient(base_url or os.environ.get(URL_ENV, DEFAULT_URL), **(client_options or {}))
+            env = SQLEnvClient(
+                base_url or os.environ.get(URL_ENV, DEFAULT_URL), **(client_options or {})
+            )
         elif isinstance(env, type) or (callable(env) and not hasattr(env, "step")):
             env = env()  # a factory (or a class): one environment per tool instance
         self._env: EnvLike = env
@@ -112,7 +116,9 @@ class SQLEnvTool:
         self._clear()
 
     @classmethod
-    def factory(cls, env: Callable[[], EnvLike] | None = None, **options: Any) -> Callable[[], SQLEnvTool]:
+    def factory(
+        cls, env: Callable[[], EnvLike] | None = None, **options: Any
+    ) -> Callable[[], SQLEnvTool]:
         """A zero-argument factory for ``environment_factory`` (a new env per instance)."""
         return functools.partial(cls, env, **options)
 
