@@ -61,7 +61,8 @@ class _Episode:
     terminated: bool = False
     truncated: bool = False
     total: RewardBreakdown = field(default_factory=RewardBreakdown)
-    described: dict[str, TableSchema] = field(default_factory=dict)
+    # table -> its one-line schema for ``schema_info``, rendered once at DESCRIBE
+    described: dict[str, str] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
     answer: str | None = None
     correct: bool | None = None
@@ -250,7 +251,12 @@ class SQLEnvironment:
         try:
             if kind is ActionType.DESCRIBE:
                 schema = sandbox.describe(table)
-                ep.described.setdefault(table, schema)
+                if table not in ep.described:
+                    ep.described[table] = schema_line(
+                        schema.name,
+                        [(c.name, c.type, c.primary_key) for c in schema.columns],
+                        [(f.column, f.ref_table, f.ref_column) for f in schema.foreign_keys],
+                    )
                 reward = ep.reward.exploration(key, ok=True, info_keys=(key,))
                 ep.history.append(f"DESCRIBE {table} -> {len(schema.columns)} columns")
                 return self._finish_step(
@@ -334,16 +340,7 @@ class SQLEnvironment:
 
     @staticmethod
     def _schema_info(ep: _Episode) -> str:
-        lines = [f"Tables: {', '.join(ep.tables)}"]
-        for schema in ep.described.values():
-            lines.append(
-                schema_line(
-                    schema.name,
-                    [(c.name, c.type, c.primary_key) for c in schema.columns],
-                    [(f.column, f.ref_table, f.ref_column) for f in schema.foreign_keys],
-                )
-            )
-        return "\n".join(lines)
+        return "\n".join([f"Tables: {', '.join(ep.tables)}", *ep.described.values()])
 
     # ------------------------------------------------------------------ state
     @property
