@@ -88,6 +88,8 @@ def main() -> None:
     p.add_argument("--grpo-generations", type=int, default=4)
     p.add_argument("--grpo-completion-length", type=int, default=512)
     p.add_argument("--grpo-temperature", type=float, default=0.8)
+    p.add_argument("--failed-call-cost", type=float, default=0.05, help="ToolUsePenalty: per failed tool call")
+    p.add_argument("--unanswered-cost", type=float, default=0.1, help="ToolUsePenalty: no answer; 0 and 0: no penalty")
     p.add_argument("--difficulties", default="easy,medium", help="train questions for SFT and GRPO")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument(
@@ -101,7 +103,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from sqlenv_client.hf import load_causal_lm, tiny_qwen3
     from sqlenv_client.training import evaluate_model, grpo_trainer, reward_curve, run_sft
-    from sqlenv_client.trl import SQLEnvTool, make_train_dataset
+    from sqlenv_client.trl import SQLEnvTool, ToolUsePenalty, make_train_dataset
     from sqlenv_core.config import EnvConfig
     from sqlenv_core.dataset import load_dataset
     from sqlenv_core.env import SQLEnvironment
@@ -246,6 +248,9 @@ def main() -> None:
         max_completion_length=args.grpo_completion_length,
         learning_rate=args.grpo_lr,
         temperature=args.grpo_temperature,
+        penalty=ToolUsePenalty(args.failed_call_cost, unanswered=args.unanswered_cost)
+        if args.failed_call_cost or args.unanswered_cost
+        else None,
         shuffle_dataset=False,
         log_completions=True,  # the rollouts, tool results included, in the log
     )
@@ -263,11 +268,12 @@ def main() -> None:
         trainer.train()
     history = trainer.state.log_history
     (out / "grpo_log_history.json").write_text(json.dumps(history, indent=1))
-    keys = ("reward", "reward_std", "tools/call_frequency", "tools/failure_frequency", "completions/clipped_ratio", "frac_reward_zero_std", "completions/mean_length")
+    keys = ("reward", "reward_std", "rewards/SQLEnvTool/mean", "rewards/ToolUsePenalty/mean", "tools/call_frequency", "tools/failure_frequency", "completions/clipped_ratio", "frac_reward_zero_std", "completions/mean_length")
     metrics["phases"]["grpo"] = {
         "train": {
             "steps": trainer.state.global_step,
             "reward_curve": reward_curve(history),
+            "return_curve": [(int(e["step"]), e["rewards/SQLEnvTool/mean"]) for e in history if "rewards/SQLEnvTool/mean" in e],
             "per_step": [{k: e.get(k) for k in ("step", *keys)} for e in history if "reward" in e],
             **mem.record(),
         }
@@ -286,7 +292,10 @@ def main() -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     if curve:
         steps, rewards = zip(*curve, strict=True)
-        ax1.plot(steps, rewards, marker="o", ms=3, label="mean reward per step")
+        ax1.plot(steps, rewards, marker="o", ms=3, label="mean reward per step (return + penalty)")
+        returns = [(int(e["step"]), e["rewards/SQLEnvTool/mean"]) for e in history if "rewards/SQLEnvTool/mean" in e]
+        if returns:
+            ax1.plot(*zip(*returns, strict=True), marker="s", ms=3, label="mean episode return")
         window = 5
         if len(rewards) >= window:
             smooth = [sum(rewards[i - window + 1 : i + 1]) / window for i in range(window - 1, len(rewards))]

@@ -16,7 +16,9 @@ import pytest
 
 pytest.importorskip("torch", reason="needs the trl extra: uv sync --group train")
 pytest.importorskip("trl", reason="needs the trl extra: uv sync --group train")
-transformers = pytest.importorskip("transformers", reason="needs the trl extra: uv sync --group train")
+transformers = pytest.importorskip(
+    "transformers", reason="needs the trl extra: uv sync --group train"
+)
 
 import torch  # noqa: E402
 from sqlenv_client.hf import tiny_qwen3  # noqa: E402
@@ -29,7 +31,9 @@ from .test_trl_adapter import FakeEnv, build_data  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning", "ignore::FutureWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore::UserWarning", "ignore::FutureWarning"
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +60,9 @@ def test_tool_schemas_are_pinned():
             "description": "Run one read-only SQL SELECT on the database and show its result rows.",
             "parameters": {
                 "type": "object",
-                "properties": {"sql": {"type": "string", "description": "A single SQLite SELECT statement."}},
+                "properties": {
+                    "sql": {"type": "string", "description": "A single SQLite SELECT statement."}
+                },
                 "required": ["sql"],
             },
             "return": {"type": "string"},
@@ -73,9 +79,14 @@ def test_training_and_evaluation_render_the_same_prompt(tiny, dataset):
     tool = SQLEnvTool(env, budget=6)
     row = make_train_dataset(dataset.select(split="train"))[0]
     suffix = tool.reset(**row)
-    trl_prompt = [*row["prompt"][:-1], {**row["prompt"][-1], "content": row["prompt"][-1]["content"] + suffix}]
+    trl_prompt = [
+        *row["prompt"][:-1],
+        {**row["prompt"][-1], "content": row["prompt"][-1]["content"] + suffix},
+    ]
     methods = [getattr(tool, t["function"]["name"]) for t in TOOLS]
-    trl_text = tok.apply_chat_template(trl_prompt, tools=methods, tokenize=False, add_generation_prompt=True, enable_thinking=False)
+    trl_text = tok.apply_chat_template(
+        trl_prompt, tools=methods, tokenize=False, add_generation_prompt=True, enable_thinking=False
+    )
     obs = env.reset(question_id=row["question_id"], budget=6)
     policy = HFPolicy(*tiny, max_new_tokens=4)
     policy.begin(obs, row["question_id"])
@@ -92,7 +103,10 @@ SCRIPTS = {
         '<tool_call>\n{"name": "answer", "arguments": {"value": "3"}}\n</tool_call>',
         "Done.",
     ],
-    "wrong": ['<tool_call>\n{"name": "answer", "arguments": {"value": "7"}}\n</tool_call>', "Done."],
+    "wrong": [
+        '<tool_call>\n{"name": "answer", "arguments": {"value": "7"}}\n</tool_call>',
+        "Done.",
+    ],
     "silent": ["I do not know."],
     "bad_then_right": [
         '<tool_call>\n{"name": "describe", "arguments": {"tbl": "customer"}}\n</tool_call>',
@@ -159,8 +173,9 @@ def test_a_grpo_step_scores_rollouts_with_the_environments_returns(tiny, dataset
         mock.patch.object(trainer, "_calculate_rewards", spy),
     ):
         trainer.train()
-    (rewards, envs), = seen
-    received = rewards[:, 0].tolist()  # the get_reward column, the only reward source
+    ((rewards, envs),) = seen
+    assert trainer.reward_func_names == ["ToolUsePenalty", "SQLEnvTool"]
+    penalties, received = rewards[:, 0].tolist(), rewards[:, 1].tolist()  # received: get_reward
     returns = [e._env.state.total_reward if e.question_id else 0.0 for e in envs]
     assert received == pytest.approx(returns)
     by_script = dict(zip(order, envs, strict=True))
@@ -169,6 +184,9 @@ def test_a_grpo_step_scores_rollouts_with_the_environments_returns(tiny, dataset
     # the call with a wrong argument name failed in TRL (a TypeError) and used no step
     assert by_script["bad_then_right"].steps == 1
     assert received[order.index("good")] > 1 and received[order.index("silent")] == 0
+    # the training-only penalty: one failed call, and no answer from the silent rollout
+    expected = {"good": 0.0, "wrong": 0.0, "silent": -0.1, "bad_then_right": -0.05}
+    assert penalties == pytest.approx([expected[name] for name in order])
     logged = trainer.state.log_history[0]
     assert logged["rewards/SQLEnvTool/mean"] == pytest.approx(sum(returns) / 4)
     assert logged["tools/call_frequency"] > 0 and logged["tools/failure_frequency"] > 0

@@ -6,12 +6,13 @@ It drives a fake environment, an in-process engine over a tiny temp database, an
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlenv_client.trl import SQLEnvTool, episode_return
+from sqlenv_client.trl import SQLEnvTool, ToolUsePenalty, episode_return
 from sqlenv_core.prompting import EPISODE_OVER, TOOL_NAMES, question_suffix, training_row
 from sqlenv_core.schemas import RewardBreakdown, SQLObservation
 
@@ -72,14 +73,17 @@ def engine(tmp_path: Path):
 class FakeEnv:
     def __init__(self):
         self.resets, self.actions = [], []
+        self.done_after: int | None = None  # end the episode after this many steps (budget spent)
 
     def reset(self, seed=None, question_id=None, **kw):
         self.resets.append({"question_id": question_id, **kw})
-        return SQLObservation(question="Q?", db_id="db", tables=["a", "b"], budget_remaining=kw.get("budget", 15))
+        return SQLObservation(
+            question="Q?", db_id="db", tables=["a", "b"], budget_remaining=kw.get("budget", 15)
+        )
 
     def step(self, action):
         self.actions.append(action)
-        done = action.action_type == "ANSWER"
+        done = action.action_type == "ANSWER" or len(self.actions) == self.done_after
         return SQLObservation(
             result="ok",
             reward=0.5 if done else 0.01,
@@ -93,7 +97,9 @@ class FakeEnv:
 def test_public_methods_are_exactly_the_tools():
     """TRL turns every public method except reset and get_reward into a tool."""
     public = {
-        name for name, _ in inspect.getmembers(SQLEnvTool, predicate=inspect.isfunction) if not name.startswith("_")
+        name
+        for name, _ in inspect.getmembers(SQLEnvTool, predicate=inspect.isfunction)
+        if not name.startswith("_")
     }
     assert public - {"reset", "get_reward", "factory"} == set(TOOL_NAMES)
     # factory is a classmethod: TRL lists functions of the class, and a bound classmethod is not one
@@ -101,7 +107,11 @@ def test_public_methods_are_exactly_the_tools():
     for name in TOOL_NAMES:
         method = getattr(SQLEnvTool, name)
         assert "Args:" in method.__doc__
-        assert all(p.annotation == "str" for n, p in inspect.signature(method).parameters.items() if n != "self")
+        assert all(
+            p.annotation == "str"
+            for n, p in inspect.signature(method).parameters.items()
+            if n != "self"
+        )
 
 
 def test_reset_is_routed_by_question_id_with_the_shared_budget():
@@ -142,7 +152,12 @@ def test_invalid_arguments_raise_for_trl_and_use_no_step():
 
 def test_in_process_engine_episode(engine):
     tool = SQLEnvTool(engine, budget=5)
-    question = {"id": "t1", "question": "How many customers?", "db_id": "shop", "difficulty": "easy"}
+    question = {
+        "id": "t1",
+        "question": "How many customers?",
+        "db_id": "shop",
+        "difficulty": "easy",
+    }
     row = training_row(type("Q", (), question)())
     assert tool.reset(**row) == "\n\nDatabase: shop\nTables: customer\nBudget: 5 steps"
     assert "name: TEXT" in tool.describe("customer")
@@ -166,7 +181,9 @@ def test_budget_exhaustion_ends_the_episode_unanswered(engine):
 def test_default_mode_drives_a_server_through_the_client(server):
     tool = SQLEnvTool.factory(base_url=server.url, budget=10)()
     try:
-        assert tool.reset(question_id="q1").startswith("\n\nDatabase: concert_singer\nTables: singer, concert")
+        assert tool.reset(question_id="q1").startswith(
+            "\n\nDatabase: concert_singer\nTables: singer, concert"
+        )
         reset = server.session().frames[0]
         assert reset["type"] == "reset" and reset["data"]["question_id"] == "q1"
         assert reset["data"]["budget"] == 10
@@ -176,3 +193,50 @@ def test_default_mode_drives_a_server_through_the_client(server):
         assert tool.done and tool.get_reward() == pytest.approx(1.05)
     finally:
         tool._close()
+
+
+def _tool_messages(n: int) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": ""}] + [{"role": "tool", "content": "x"}] * n
+
+
+def test_tool_use_penalty_ranks_failing_rollouts_below_answering_ones():
+    """A group whose returns are all 0 still differs in failed calls and answers."""
+    penalty = ToolUsePenalty(failed_call=0.05, max_failed=2, unanswered=0.1)
+
+    def rollout(calls: list[tuple[str, dict]], failed_in_trl: int) -> SQLEnvTool:
+        tool = SQLEnvTool(FakeEnv())
+        tool.reset(question_id="q")
+        for name, kwargs in calls:
+            with contextlib.suppress(ValueError):
+                getattr(tool, name)(**kwargs)
+        tool._trl_messages = _tool_messages(len(calls) + failed_in_trl)
+        return tool
+
+    answered = rollout([("describe", {"table": "a"}), ("answer", {"value": "1"})], 0)
+    one_bad = rollout([("answer", {"value": "1"})], 1)  # e.g. answer(table=...) rejected by TRL
+    rejected = rollout([("query", {"sql": 5})], 0)  # reached the tool, which raised
+    silent = rollout([], 0)
+    many_bad = rollout([], 5)
+    envs = [answered, one_bad, rejected, silent, many_bad]
+    got = penalty([e._trl_messages for e in envs], envs)
+    assert got == pytest.approx([0.0, -0.05, -0.15, -0.1, -0.2])
+    assert answered.answered and not rejected.answered
+    assert [penalty.failed_calls(e._trl_messages, e) for e in envs] == [0, 1, 1, 0, 5]
+    # a plain-text completion (no tool messages) still counts the calls the tool rejected
+    assert penalty.failed_calls("prose", rejected) == 1
+
+
+def test_tool_use_penalty_never_pays_for_stopping():
+    with pytest.raises(ValueError, match="unanswered"):
+        ToolUsePenalty(failed_call=0.2, unanswered=0.1)
+    with pytest.raises(ValueError, match=">= 0"):
+        ToolUsePenalty(failed_call=-1)
+
+
+def test_budget_spent_is_not_an_answer():
+    fake = FakeEnv()
+    tool = SQLEnvTool(fake)
+    tool.reset(question_id="q")
+    fake.done_after = 1
+    tool.describe("a")
+    assert tool.done and not tool.answered

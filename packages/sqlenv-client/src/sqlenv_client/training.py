@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlenv_core.prompting import TOOLS
 
+from .trl import ToolUsePenalty
+
 __all__ = [
     "evaluate_model",
     "grpo_trainer",
@@ -52,6 +54,9 @@ def sft_dataset(trajectories: Iterable[Mapping[str, Any]]) -> Any:
     return Dataset.from_list(
         rows, features=Features({"messages": Json(), "tools": Value("string")})
     )
+
+
+_DEFAULT_PENALTY = ToolUsePenalty()
 
 
 def _cpu_defaults(use_cpu: bool) -> dict[str, Any]:
@@ -125,6 +130,7 @@ def grpo_trainer(
     max_completion_length: int = 512,
     learning_rate: float = 5e-6,
     temperature: float = 1.0,
+    penalty: Callable[..., list[float]] | None = _DEFAULT_PENALTY,
     use_cpu: bool = True,
     seed: int = 0,
     **overrides: Any,
@@ -134,7 +140,10 @@ def grpo_trainer(
     ``budget`` is the one step budget: ``tool_factory`` must build ``SQLEnvTool``s with
     the same budget (``SQLEnvTool.factory(..., budget=budget)``), and the trainer gets it
     as ``max_tool_calling_iterations``. The reward is the episode's return, through
-    ``SQLEnvTool.get_reward``. No KL term (``beta=0``, TRL's default): no reference
+    ``SQLEnvTool.get_reward``, plus ``penalty`` (default ``ToolUsePenalty()``: a small
+    cost for tool calls TRL could not run and for rollouts without an answer, so that a
+    group of uniformly failing rollouts still has something to rank; ``None`` for the
+    bare return). No KL term (``beta=0``, TRL's default): no reference
     model in memory. Call ``.train()`` on the result.
     """
     from trl import GRPOConfig, GRPOTrainer
@@ -166,6 +175,7 @@ def grpo_trainer(
         args=config,
         train_dataset=train_dataset,
         processing_class=tokenizer,
+        reward_funcs=[penalty] if penalty is not None else None,
         environment_factory=tool_factory,
     )
 

@@ -54,6 +54,7 @@ __all__ = [
     "TOOLS",
     "EnvLike",
     "SQLEnvTool",
+    "ToolUsePenalty",
     "episode_return",
     "make_train_dataset",
     "system_prompt",
@@ -89,8 +90,9 @@ class SQLEnvTool:
         client_options: keyword arguments of ``SQLEnvClient``.
 
     After an episode: ``reward`` (the return: every step's reward summed),
-    ``done``, ``correct`` (``True`` when the answer matched), ``steps``,
-    ``tool_calls`` and ``invalid_calls``.
+    ``done``, ``answered`` (the episode ended with ANSWER, not by the budget),
+    ``correct`` (``True`` when the answer matched), ``steps``, ``tool_calls`` and
+    ``invalid_calls``.
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class SQLEnvTool:
         self.steps = 0
         self.tool_calls = 0
         self.invalid_calls = 0
+        self.answered = False
         self.question_id: str | None = None
 
     # --- TRL's protocol ---------------------------------------------------------------
@@ -202,6 +205,7 @@ class SQLEnvTool:
         self.reward += obs.reward or 0.0
         if obs.done:
             self.done = True
+            self.answered = action.action_type == "ANSWER"
             self.correct = self._correct(obs)
         return tool_result(obs)
 
@@ -224,6 +228,60 @@ def episode_return(environments: list[SQLEnvTool], **_: Any) -> list[float]:
     without ``get_reward`` (< 1.8). With ``get_reward`` TRL adds the return by itself:
     passing this as well would count it twice."""
     return [env.reward for env in environments]
+
+
+class ToolUsePenalty:
+    """A training-only reward function: a small cost for tool calls TRL could not run and
+    for rollouts that end without an answer.
+
+    Why: a call with a wrong tool name or argument never reaches the environment, so it
+    earns nothing and costs nothing. When a weak policy's sampled rollouts all fail that
+    way, every return in the group is 0, GRPO's advantages are 0 and nothing is learnt
+    (docs/training.md). This gives such a group something to rank: fewer failed calls
+    rank higher, and answering ranks above stopping in prose (the unanswered cost is at
+    least a failed call's, so silence is never the cheapest way out). The environment's
+    own reward is untouched; evaluations report it alone.
+
+    A failed call is one TRL answered without our tool running to completion: TRL adds
+    one ``tool`` message per attempted call to the completion, and the environment
+    counts the calls that reached it and the ones it rejected, so failed = tool
+    messages - (calls that reached the tool - calls it rejected), and at least the
+    calls it rejected (TRL drops the messages of a turn that overflows the completion).
+
+    Args:
+        failed_call: cost of each failed call.
+        max_failed: failed calls counted at most (bounds the penalty).
+        unanswered: cost when the episode did not end with an answer (budget spent
+            or the model stopped calling tools).
+    """
+
+    def __init__(
+        self, failed_call: float = 0.05, max_failed: int = 4, unanswered: float = 0.1
+    ) -> None:
+        if failed_call < 0 or unanswered < 0 or max_failed < 0:
+            raise ValueError("ToolUsePenalty costs and max_failed must be >= 0")
+        if unanswered < failed_call:
+            raise ValueError("unanswered must cost at least failed_call, or stopping pays")
+        self.failed_call = failed_call
+        self.max_failed = max_failed
+        self.unanswered = unanswered
+
+    def failed_calls(self, completion: Any, env: SQLEnvTool) -> int:
+        """Calls of one rollout that TRL could not run (wrong tool name or arguments)."""
+        messages = completion if isinstance(completion, list) else []
+        attempted = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "tool")
+        ran = env.tool_calls - env.invalid_calls
+        return max(attempted - ran, env.invalid_calls)
+
+    def __call__(
+        self, completions: list[Any], environments: list[SQLEnvTool], **_: Any
+    ) -> list[float]:
+        rewards = []
+        for completion, env in zip(completions, environments, strict=True):
+            failed = min(self.failed_calls(completion, env), self.max_failed)
+            cost = self.failed_call * failed + (0.0 if env.answered else self.unanswered)
+            rewards.append(-cost)
+        return rewards
 
 
 def make_train_dataset(questions: Iterable[Any]) -> Any:
