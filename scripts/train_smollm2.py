@@ -11,6 +11,7 @@ trajectories (``sqlenv sft-data``), GRPO with ``environment_factory`` on an in-p
 ``SQLEnvironment``. After every phase ``metrics.json`` is rewritten, so an interrupted
 run still leaves its numbers; at the end ``reward_curve.png``.
 
+``touch <out>/STOP`` ends GRPO after its current step; the evaluation still runs.
 ``--model tiny`` swaps in the tiny random Qwen3 to check the pipeline in a minute.
 """
 
@@ -262,7 +263,17 @@ def main() -> None:
         def on_log(self, _args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             (out / "grpo_log_history.json").write_text(json.dumps(state.log_history, indent=1))
 
+    class StopFile(TrainerCallback):
+        """End GRPO early, after the current step, when ``<out>/STOP`` appears: the
+        evaluation and the plot still run (``touch runs/smollm2/STOP``)."""
+
+        def on_step_end(self, _args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if (out / "STOP").exists():
+                log(f"STOP file: ending GRPO after step {state.global_step}")
+                control.should_training_stop = True
+
     trainer.add_callback(KeepLogs())
+    trainer.add_callback(StopFile())
     log(f"GRPO: {args.grpo_steps} steps")
     with PeakMemory() as mem:
         trainer.train()
