@@ -92,6 +92,25 @@ def test_sample_and_query_render_text_and_rows(tiny_env):
     assert obs.table is not None and obs.table.rows == [["Ada"], ["Bob"], ["Cy"]]
 
 
+def test_repeated_results_render_the_same_and_keep_their_types(tiny_env):
+    """Small results' renderings are remembered; equal values of other types (3, 3.0)
+    and other column names must not share one."""
+    first = []
+    for _ in range(2):
+        tiny_env.reset(question_id="t_names")
+        first.append(
+            [
+                act(tiny_env, "QUERY", sql).result
+                for sql in ("SELECT 3 AS n", "SELECT 3.0 AS n", "SELECT 3 AS m", "SELECT '3' AS n")
+            ]
+        )
+    assert first[0] == first[1]
+    assert first[0] == ["n\n3\n(1 row)", "n\n3.0\n(1 row)", "m\n3\n(1 row)", "n\n3\n(1 row)"]
+    tiny_env.reset(question_id="t_names")
+    obs = act(tiny_env, "QUERY", "SELECT 3.0 AS n")
+    assert obs.table is not None and obs.table.rows == [[3.0]] and type(obs.table.rows[0][0]) is float
+
+
 def test_long_results_say_how_much_is_shown(tiny_data_dir: Path):
     env = SQLEnvironment(load_dataset(tiny_data_dir), EnvConfig(display_rows=2, result_rows=3))
     env.reset(question_id="t_count")

@@ -154,3 +154,33 @@ def test_numeric_closeness_equals_the_brute_force_nearest(pred, gold):
         ) / len(g_list)
 
     assert numeric_closeness(pred, gold) == pytest.approx(brute(pred, gold), abs=1e-12)
+
+
+@given(st.lists(rows_strategy, min_size=1, max_size=6), rows_strategy)
+def test_remembered_phi_equals_phi_computed_afresh(results, gold):
+    """The per-gold memo of phi (keyed by the exact result) changes no reward."""
+    from sqlenv_core.reward import RewardTracker
+
+    config = RewardConfig()
+    memo, fresh = RewardTracker(config, gold), RewardTracker(config, gold)
+    for i, rows in enumerate(results * 2):  # every result twice: the second from the memo
+        key = tuple(map(tuple, rows))
+        got = memo.query(("Q", i), rows, ("info", i), key)
+        want = fresh.query(("Q", i), rows, ("info", i))
+        assert got == want
+        assert memo.phi == pytest.approx(similarity(rows, gold, config), abs=1e-12)
+
+
+def test_phi_memo_is_per_gold_answer_and_per_config():
+    from sqlenv_core.reward import RewardTracker
+
+    rows = [[1], [2]]
+    key = tuple(map(tuple, rows))
+    gold_a, gold_b = [[1], [2]], [[7]]
+    assert RewardTracker(RewardConfig(), gold_a).query("q", rows, "i", key).progress == pytest.approx(0.15)
+    # equal-looking gold rows of another question, and another config: no stale phi
+    assert RewardTracker(RewardConfig(), gold_b).query("q", rows, "i", key).progress < 0.05
+    heavy = RewardConfig(progress_weight=0.3)
+    assert RewardTracker(heavy, gold_a).query("q", rows, "i", key).progress == pytest.approx(0.3)
+    count_only = RewardConfig(weight_value_overlap=0.0, weight_numeric=0.0)
+    assert RewardTracker(count_only, gold_b).query("q", [[1]], "i", ((1,),)).progress == pytest.approx(0.15)

@@ -13,10 +13,12 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from itertools import chain
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -40,6 +42,10 @@ from .schemas import (
 __all__ = ["SQLEnvironment"]
 
 _SPACES = re.compile(r"\s+")
+_OWN_POOL_IDLE: Final = 32
+"""Idle connections an environment without a shared pool keeps (about 0.3 MiB each once
+used): enough for the eval split's 19 databases, so walking them does not reopen
+connections and lose their statement caches on every pass."""
 _EMPTY_ARGUMENT_HELP = {
     ActionType.DESCRIBE: "DESCRIBE needs a table name, e.g. DESCRIBE {table}",
     ActionType.SAMPLE: "SAMPLE needs a table name, e.g. SAMPLE {table}",
@@ -60,12 +66,17 @@ class _Episode:
     step_count: int = 0
     terminated: bool = False
     truncated: bool = False
-    total: RewardBreakdown = field(default_factory=RewardBreakdown)
+    # running sums by layer (operational, progress, terminal); a model only when asked
+    totals: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     # table -> its one-line schema for ``schema_info``, rendered once at DESCRIBE
     described: dict[str, str] = field(default_factory=dict)
+    schema_info: str = ""  # _schema_info(self), kept up to date at each new DESCRIBE
     history: list[str] = field(default_factory=list)
     answer: str | None = None
     correct: bool | None = None
+
+    def __post_init__(self) -> None:
+        self.schema_info = _schema_info(self)
 
     @property
     def done(self) -> bool:
@@ -145,7 +156,9 @@ class SQLEnvironment:
         if self._shared_pool is not None:
             return self._shared_pool
         if self._own_pool is None:
-            self._own_pool = SandboxPool(self.dataset.db_path, self.config.sandbox, max_idle=8)
+            self._own_pool = SandboxPool(
+                self.dataset.db_path, self.config.sandbox, max_idle=_OWN_POOL_IDLE
+            )
         return self._own_pool
 
     # ------------------------------------------------------------------- step
@@ -178,17 +191,20 @@ class SQLEnvironment:
         kind = action.action_type
         if kind is ActionType.ANSWER:
             return self._answer(ep, argument)
-        with self._pool.lease(ep.question.db_id) as sandbox:
+        pool = self._pool
+        db_id = ep.question.db_id
+        sandbox = pool.acquire(db_id)
+        try:
             with self._lease_lock:
                 self._leased = sandbox
-            try:
-                if kind is ActionType.QUERY:
-                    return self._query(ep, sandbox, argument, inline_budget_s)
-                return self._explore(ep, sandbox, kind, argument)
-            finally:
-                with self._lease_lock:  # no interrupt() can reach it once it is given back
-                    self._leased = None
-                    sandbox.clear_interrupt()
+            if kind is ActionType.QUERY:
+                return self._query(ep, sandbox, argument, inline_budget_s)
+            return self._explore(ep, sandbox, kind, argument)
+        finally:
+            with self._lease_lock:  # no interrupt() can reach it once it is given back
+                self._leased = None
+                sandbox.clear_interrupt()
+            pool.release(db_id, sandbox)
 
     def interrupt(self) -> bool:
         """Stop the query a ``step`` is running now, from any thread; True if there was one.
@@ -231,12 +247,14 @@ class SQLEnvironment:
             reward = ep.reward.exploration(key, ok=False)
             ep.history.append(f"QUERY {_clip(key[1])} -> error")
             return self._finish_step(ep, reward, error=str(exc))
-        info_key = (tuple(outcome.columns), _rows_fingerprint(outcome.rows))
-        reward = ep.reward.query(key, outcome.rows, info_key)
+        rows_key = _rows_key(outcome.rows)
+        columns = tuple(outcome.columns)
+        info_key = (columns, rows_key if rows_key is not None else _rows_fingerprint(outcome.rows))
+        reward = ep.reward.query(key, outcome.rows, info_key, rows_key)
         ep.history.append(
-            f"QUERY {_clip(key[1])} -> {outcome.total_rows:,}{'+' if outcome.total_is_lower_bound else ''} rows"
+            f"QUERY {_clip_squeezed(key[1])} -> {outcome.total_rows:,}{'+' if outcome.total_is_lower_bound else ''} rows"
         )
-        return self._finish_step(ep, reward, outcome=outcome)
+        return self._finish_step(ep, reward, outcome=outcome, rows_key=rows_key)
 
     def _explore(
         self, ep: _Episode, sandbox: Sandbox, kind: ActionType, name: str
@@ -257,6 +275,7 @@ class SQLEnvironment:
                         [(c.name, c.type, c.primary_key) for c in schema.columns],
                         [(f.column, f.ref_table, f.ref_column) for f in schema.foreign_keys],
                     )
+                    ep.schema_info = _schema_info(ep)
                 reward = ep.reward.exploration(key, ok=True, info_keys=(key,))
                 ep.history.append(f"DESCRIBE {table} -> {len(schema.columns)} columns")
                 return self._finish_step(
@@ -281,17 +300,11 @@ class SQLEnvironment:
         outcome: QueryOutcome | None = None,
         table: ResultTable | None = None,
         heading: str = "",
+        rows_key: tuple[tuple[Any, ...], ...] | None = None,
     ) -> SQLObservation:
         if outcome is not None:
             cfg = self.config
-            result = render_rows(
-                outcome.columns,
-                outcome.rows,
-                total=outcome.total_rows,
-                lower_bound=outcome.total_is_lower_bound,
-                max_rows=cfg.display_rows,
-                width=cfg.max_cell_chars,
-            )
+            result = _render(outcome, cfg.display_rows, cfg.max_cell_chars, rows_key)
             if heading:
                 result = f"{heading}\n{result}"
             table = ResultTable(
@@ -305,7 +318,10 @@ class SQLEnvironment:
             reward = reward + ep.reward.budget_exhausted()
             note = "Budget exhausted: the episode is over without an answer."
             result = f"{result}\n{note}" if result else note
-        ep.total = ep.total + reward
+        totals = ep.totals
+        totals[0] += reward.operational
+        totals[1] += reward.progress
+        totals[2] += reward.terminal
         return self._observe(ep, result=result, error=error, table=table, reward=reward)
 
     def _rejected(self, ep: _Episode, message: str) -> SQLObservation:
@@ -327,20 +343,16 @@ class SQLEnvironment:
             reward=None if reward is None else reward.total,
             question=q.question,
             db_id=q.db_id,
-            tables=list(ep.tables),
-            schema_info=self._schema_info(ep),
+            tables=ep.tables,  # validation copies into a new list
+            schema_info=ep.schema_info,
             result=result,
             table=table,
             error=error,
             step_count=ep.step_count,
             budget_remaining=ep.budget - ep.step_count,
-            action_history=list(ep.history),
+            action_history=ep.history,  # validation copies into a new list
             reward_breakdown=reward,
         )
-
-    @staticmethod
-    def _schema_info(ep: _Episode) -> str:
-        return "\n".join([f"Tables: {', '.join(ep.tables)}", *ep.described.values()])
 
     # ------------------------------------------------------------------ state
     @property
@@ -348,6 +360,7 @@ class SQLEnvironment:
         ep = self._require_episode()
         q = ep.question
         over = ep.done
+        by_layer = RewardBreakdown.of(*ep.totals)
         return EpisodeState(
             episode_id=ep.episode_id,
             step_count=ep.step_count,
@@ -361,8 +374,8 @@ class SQLEnvironment:
             done=over,
             terminated=ep.terminated,
             truncated=ep.truncated,
-            total_reward=ep.total.total,
-            reward_by_layer=ep.total,
+            total_reward=by_layer.total,
+            reward_by_layer=by_layer,
             described_tables=list(ep.described),
             action_history=list(ep.history),
             answer=ep.answer,
@@ -416,6 +429,77 @@ def _squeeze(sql: str) -> str:
 def _clip(text: str, limit: int = 80) -> str:
     if len(text) > limit or "\n" in text:
         text = _SPACES.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_MEMO_CELLS: Final = 4096
+"""Results up to this many cells get an exact key (a tuple copy, built in C) so that
+their reward and rendering are computed once per distinct result; bigger ones cost
+more to key than the memo saves in the rare case they repeat."""
+_RENDER_MEMO_SIZE: Final = 2048
+_render_memo: OrderedDict[Hashable, str] = OrderedDict()
+_render_lock = threading.Lock()
+
+
+def _rows_key(rows: list[list[Any]]) -> tuple[tuple[Any, ...], ...] | None:
+    """An exact, hashable copy of a small result (``None`` for a big one)."""
+    if rows and len(rows) * len(rows[0]) > _MEMO_CELLS:
+        return None
+    return tuple(map(tuple, rows))
+
+
+def _render(
+    outcome: QueryOutcome,
+    max_rows: int,
+    width: int,
+    rows_key: tuple[tuple[Any, ...], ...] | None,
+) -> str:
+    """``render_rows`` of the outcome, remembered for small results: RL rollouts repeat
+    queries, and rendering is a pure function of what it is given."""
+    if rows_key is None:
+        return render_rows(
+            outcome.columns,
+            outcome.rows,
+            total=outcome.total_rows,
+            lower_bound=outcome.total_is_lower_bound,
+            max_rows=max_rows,
+            width=width,
+        )
+    shown = rows_key[:max_rows]  # only the rows on display matter, however long the result
+    key = (
+        tuple(outcome.columns),
+        shown,
+        # 3 == 3.0 but they render as "3" and "3.0": the types are part of the key
+        tuple(map(type, chain.from_iterable(shown))),
+        outcome.total_rows,
+        outcome.total_is_lower_bound,
+        max_rows,
+        width,
+    )
+    text = _render_memo.get(key)
+    if text is None:
+        text = render_rows(
+            outcome.columns,
+            outcome.rows,
+            total=outcome.total_rows,
+            lower_bound=outcome.total_is_lower_bound,
+            max_rows=max_rows,
+            width=width,
+        )
+        with _render_lock:
+            _render_memo[key] = text
+            if len(_render_memo) > _RENDER_MEMO_SIZE:
+                _render_memo.popitem(last=False)
+    return text
+
+
+def _schema_info(ep: _Episode) -> str:
+    """What the agent knows of the schema: every table name, and each described table."""
+    return "\n".join([f"Tables: {', '.join(ep.tables)}", *ep.described.values()])
+
+
+def _clip_squeezed(text: str, limit: int = 80) -> str:
+    """``_clip`` of text whose whitespace is folded already (the repeat key)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

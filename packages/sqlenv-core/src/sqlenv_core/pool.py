@@ -55,6 +55,7 @@ class SandboxPool:
         self._tables: dict[str, tuple[str, ...]] = {}
         self._files: dict[str, tuple[int, int]] = {}  # db_id -> (st_dev, st_ino) now
         self._opened: dict[int, tuple[int, int]] = {}  # id(sandbox) -> the file it opened
+        self._paths: dict[str, tuple[Path, str]] = {}  # db_id -> (path, str(path)): one locate
         self._lock = threading.Lock()
         self._closed = False
 
@@ -83,9 +84,13 @@ class SandboxPool:
 
     def _file(self, db_id: str) -> tuple[Path, tuple[int, int]]:
         """The database's path and identity; ``DataError`` (and its idle ones closed) if gone."""
-        path = self._locate(db_id)
+        located = self._paths.get(db_id)
+        if located is None:
+            path = self._locate(db_id)
+            located = self._paths[db_id] = (path, os.fspath(path))
+        path = located[0]
         try:
-            st = os.stat(path)
+            st = os.stat(located[1])  # every lease: a replaced or deleted file is noticed
         except OSError:
             self._forget(db_id)
             raise DataError(f"database file not found: {path}") from None

@@ -18,9 +18,12 @@ dominant. ``docs/reward.md`` has the table and the reasoning.
 from __future__ import annotations
 
 import math
+import threading
 from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from .checker import normalize_cell
 from .config import RewardConfig
@@ -92,15 +95,46 @@ def numeric_closeness(pred: Sequence[float], gold: Sequence[float]) -> float | N
     return total / len(gold)
 
 
+_PHI_MEMO_SIZE: Final = 256
+"""Results remembered per gold answer: the G rollouts of a GRPO group and later epochs
+run the same queries on the same question again and again."""
+_GOLD_CACHE_SIZE: Final = 4096
+
+
 @dataclass(frozen=True)
 class _GoldProfile:
     n_rows: int
     bag: dict[Hashable, int]
     numbers: list[float]
+    # result rows (as a tuple of tuples) -> phi under one config; see RewardTracker.query
+    phi_memo: OrderedDict[Hashable, float] = field(default_factory=OrderedDict, compare=False)
 
     @classmethod
     def of(cls, rows: Rows) -> _GoldProfile:
         return cls(len(rows), *_profile(rows))
+
+
+# id(gold rows) -> (gold rows, config, profile). Holding the gold rows keeps their id
+# from being reused while the entry lives, so the id is an exact key; a hit needs the
+# same config object too, since phi's weights come from it.
+_gold_profiles: OrderedDict[int, tuple[Rows, RewardConfig, _GoldProfile]] = OrderedDict()
+_gold_lock = threading.Lock()
+
+
+def _gold_profile(gold_rows: Rows, config: RewardConfig) -> _GoldProfile:
+    """The gold answer's profile, shared by every episode of the question."""
+    key = id(gold_rows)
+    with _gold_lock:
+        entry = _gold_profiles.get(key)
+        if entry is not None and entry[0] is gold_rows and entry[1] is config:
+            _gold_profiles.move_to_end(key)
+            return entry[2]
+    profile = _GoldProfile.of(gold_rows)
+    with _gold_lock:
+        _gold_profiles[key] = (gold_rows, config, profile)
+        if len(_gold_profiles) > _GOLD_CACHE_SIZE:
+            _gold_profiles.popitem(last=False)
+    return profile
 
 
 def similarity(pred_rows: Rows, gold_rows: Rows, config: RewardConfig | None = None) -> float:
@@ -138,15 +172,42 @@ class RewardTracker:
         """Operational reward of a DESCRIBE, SAMPLE or failed QUERY (no progress change)."""
         return RewardBreakdown.of(operational=self._operational(action_key, ok, info_keys))
 
-    def query(self, action_key: Hashable, rows: Rows, info_key: Hashable) -> RewardBreakdown:
-        """A QUERY that ran: operational reward plus the change in phi."""
+    def query(
+        self,
+        action_key: Hashable,
+        rows: Rows,
+        info_key: Hashable,
+        rows_key: Hashable | None = None,
+    ) -> RewardBreakdown:
+        """A QUERY that ran: operational reward plus the change in phi.
+
+        ``rows_key``, when given, must equal ``tuple(map(tuple, rows))`` (an exact,
+        hashable copy of the result): phi is then remembered per gold answer and
+        result, so a result seen before costs one dict lookup instead of a pass over
+        its cells. phi is a pure function of the two, so the memo changes no reward.
+        """
         operational = self._operational(action_key, True, (info_key,))
         if self._gold is None:
-            self._gold = _GoldProfile.of(self.gold_rows)
-        phi = _similarity(rows, self._gold, self.config)
+            self._gold = _gold_profile(self.gold_rows, self.config)
+        phi = self._phi(rows, rows_key)
         progress = self.config.progress_weight * (phi - self.phi)
         self.phi = phi
         return RewardBreakdown.of(operational=operational, progress=progress)
+
+    def _phi(self, rows: Rows, rows_key: Hashable | None) -> float:
+        gold = self._gold
+        assert gold is not None
+        if rows_key is None:
+            return _similarity(rows, gold, self.config)
+        memo = gold.phi_memo
+        phi = memo.get(rows_key)
+        if phi is None:
+            phi = _similarity(rows, gold, self.config)
+            with _gold_lock:  # server threads may share the profile
+                memo[rows_key] = phi
+                if len(memo) > _PHI_MEMO_SIZE:
+                    memo.popitem(last=False)
+        return phi
 
     def answer(self, correct: bool) -> RewardBreakdown:
         return RewardBreakdown.of(terminal=self.config.correct if correct else self.config.wrong)

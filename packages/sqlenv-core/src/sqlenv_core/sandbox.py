@@ -480,6 +480,7 @@ class Sandbox:
     """
 
     __slots__ = (
+        "_cell_cost",
         "_conn",
         "_lock",
         "_lower_names",
@@ -503,6 +504,7 @@ class Sandbox:
         self._timeout_s = cfg.timeout_s
         self._max_rows = cfg.max_fetch_rows
         self._max_bytes = cfg.max_result_bytes
+        self._cell_cost = cfg.max_cell_bytes + 8  # the most one cell adds to _batch_size
         self._max_sql_chars = cfg.max_sql_chars
         self._lock = threading.Lock()
         self._schemas: dict[str, TableSchema] = {}
@@ -713,7 +715,12 @@ class Sandbox:
                 want = min(_BATCH_CELLS // ncols or 1, self._max_rows + 1)
                 batch = cursor.fetchmany(want)
                 total = len(batch)
-                size, blob = _batch_size(batch)
+                if want * ncols * self._cell_cost <= self._max_bytes:
+                    # no batch this small can pass the byte cap (cells are bounded by
+                    # SQLite's length limit): only look for blobs, at C speed
+                    size, blob = 0, bytes in map(type, chain.from_iterable(batch))
+                else:
+                    size, blob = _batch_size(batch)
                 if total < want and size <= self._max_bytes:
                     more = False
                     rows = [_render_row(r) for r in batch] if blob else list(map(list, batch))
