@@ -456,36 +456,31 @@ def _render(
 ) -> str:
     """``render_rows`` of the outcome, remembered for small results: RL rollouts repeat
     queries, and rendering is a pure function of what it is given."""
-    if rows_key is None:
-        return render_rows(
-            outcome.columns,
-            outcome.rows,
-            total=outcome.total_rows,
-            lower_bound=outcome.total_is_lower_bound,
-            max_rows=max_rows,
-            width=width,
+    key: Hashable = None
+    if rows_key is not None:
+        shown = rows_key[:max_rows]  # only the rows on display matter, however long the result
+        key = (
+            tuple(outcome.columns),
+            shown,
+            # 3 == 3.0 but they render as "3" and "3.0": the types are part of the key
+            tuple(map(type, chain.from_iterable(shown))),
+            outcome.total_rows,
+            outcome.total_is_lower_bound,
+            max_rows,
+            width,
         )
-    shown = rows_key[:max_rows]  # only the rows on display matter, however long the result
-    key = (
-        tuple(outcome.columns),
-        shown,
-        # 3 == 3.0 but they render as "3" and "3.0": the types are part of the key
-        tuple(map(type, chain.from_iterable(shown))),
-        outcome.total_rows,
-        outcome.total_is_lower_bound,
-        max_rows,
-        width,
+        text = _render_memo.get(key)
+        if text is not None:
+            return text
+    text = render_rows(
+        outcome.columns,
+        outcome.rows,
+        total=outcome.total_rows,
+        lower_bound=outcome.total_is_lower_bound,
+        max_rows=max_rows,
+        width=width,
     )
-    text = _render_memo.get(key)
-    if text is None:
-        text = render_rows(
-            outcome.columns,
-            outcome.rows,
-            total=outcome.total_rows,
-            lower_bound=outcome.total_is_lower_bound,
-            max_rows=max_rows,
-            width=width,
-        )
+    if key is not None:
         with _render_lock:
             _render_memo[key] = text
             if len(_render_memo) > _RENDER_MEMO_SIZE:
