@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlenv_core.sandbox as sandbox_module
+import sqlenv_core.sqlcheck as sqlcheck_module
 from sqlenv_core.config import SandboxConfig
 from sqlenv_core.errors import (
     DataError,
@@ -237,7 +238,7 @@ def test_overlong_sql_is_rejected_before_parsing(
     def must_not_parse(*args: object, **kwargs: object) -> None:
         raise AssertionError("parsed an over-long query")
 
-    monkeypatch.setattr(sandbox_module.sqlglot, "parse", must_not_parse)
+    monkeypatch.setattr(sqlcheck_module.sqlglot, "parse", must_not_parse)
     with pytest.raises(QueryRejectedError, match=r"too long \(101 characters; the limit is 100\)"):
         check_sql("SELECT " + "1" * 94, max_chars=100)
     with (
@@ -280,14 +281,14 @@ def test_lone_surrogate_is_rejected_not_crashing(zoo: Sandbox) -> None:
 
 def test_verdicts_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
-    real_parse = sandbox_module.sqlglot.parse
+    real_parse = sqlcheck_module.sqlglot.parse
 
     def counting_parse(*args: object, **kwargs: object) -> object:
         nonlocal calls
         calls += 1
         return real_parse(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sandbox_module.sqlglot, "parse", counting_parse)
+    monkeypatch.setattr(sqlcheck_module.sqlglot, "parse", counting_parse)
     sql = f"SELECT {time.time_ns()} AS cache_probe"
     bad = f"DELETE FROM animal WHERE id = {time.time_ns()}"
     for _ in range(5):
@@ -629,3 +630,17 @@ def test_odd_path_characters_are_quoted(tmp_path: Path) -> None:
         assert odd.execute("SELECT count(*) FROM animal").rows == [[3]]
         with pytest.raises(SandboxError):
             odd.execute("INSERT INTO log (msg) VALUES ('x')")
+
+
+def test_sqlglot_loads_at_the_first_verdict_not_at_import() -> None:
+    """sqlglot costs about 0.1 s to import: a server start should not pay it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sqlenv_core.env, sqlenv_core.pool;"
+        "assert 'sqlglot' not in sys.modules, 'imported at start';"
+        "from sqlenv_core.sandbox import check_sql; check_sql('SELECT 1');"
+        "assert 'sqlglot' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
