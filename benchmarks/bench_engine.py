@@ -16,6 +16,10 @@ between the three engine rounds is what the engine's caches have seen:
   before whose result is new to the engine (the per-step work in full);
 * warm: everything cached, as when the G rollouts of a GRPO group or later epochs
   repeat a query (an RL loop repeats queries a lot).
+
+Two "floor" rounds show what any step of this design costs before the environment's
+own logic (reward, rendering, history, checks): the pool lease plus the checked,
+bounded execution, and that plus the typed observation of the result.
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ from sqlenv_core.dataset import load_dataset
 from sqlenv_core.env import SQLEnvironment
 from sqlenv_core.evaluation import evaluate
 from sqlenv_core.policies import OraclePolicy
-from sqlenv_core.schemas import ActionType, SQLAction
+from sqlenv_core.pool import SandboxPool
+from sqlenv_core.schemas import (
+    ActionType,
+    ResultTable,
+    RewardBreakdown,
+    SQLAction,
+    SQLObservation,
+)
 
 
 def raw_round(conns: dict[str, sqlite3.Connection], work: list[tuple[str, str]]) -> list[float]:
@@ -64,6 +75,38 @@ def engine_round(
         env.step(action)
         times.append(time.perf_counter() - t)
         left -= 1
+    return times
+
+
+def floor_round(pool: SandboxPool, work: list[tuple[str, str]], observe: bool) -> list[float]:
+    """The engine's unavoidable parts alone: lease a sandbox, run the checked SQL with its
+    bounds, give it back, and (``observe``) build the typed observation of the result.
+    No reward, rendering, history or step checks: what any step through this design
+    costs before the environment does anything."""
+    times = []
+    for db_id, sql in work:
+        t = time.perf_counter()
+        sandbox = pool.acquire(db_id)
+        outcome = sandbox.execute(sql)
+        pool.release(db_id, sandbox)
+        if observe:
+            SQLObservation(
+                reward=0.0,
+                db_id=db_id,
+                tables=("a", "b"),
+                result="",
+                table=ResultTable(
+                    columns=outcome.columns,
+                    rows=outcome.rows[:200],
+                    total_rows=outcome.total_rows,
+                    total_is_lower_bound=outcome.total_is_lower_bound,
+                ),
+                step_count=1,
+                budget_remaining=14,
+                action_history=["QUERY ..."],
+                reward_breakdown=RewardBreakdown.of(operational=0.01),
+            )
+        times.append(time.perf_counter() - t)
     return times
 
 
@@ -97,9 +140,12 @@ def main() -> None:
         env_module._render_memo.clear()
         reward_module._gold_profiles.clear()
 
-    raw_all, cold_all, fresh_all, warm_all = [], [], [], []
+    pool = SandboxPool(ds.db_path, EnvConfig().sandbox)
+    raw_all, cold_all, fresh_all, warm_all, lease_all, typed_all = [], [], [], [], [], []
     for _ in range(args.repeat):
         raw_all.append(raw_round(conns, work))
+        lease_all.append(floor_round(pool, work, observe=False))
+        typed_all.append(floor_round(pool, work, observe=True))
         sandbox_module._cached_verdict.cache_clear()
         clear_memos()
         cold_all.append(engine_round(env, work, first_qid))
@@ -110,6 +156,8 @@ def main() -> None:
     cold = min(cold_all, key=sum)
     fresh = min(fresh_all, key=sum)
     warm = min(warm_all, key=sum)
+    lease = min(lease_all, key=sum)
+    typed = min(typed_all, key=sum)
 
     # reset latency over many seeds on the split
     reset_times = []
@@ -132,6 +180,10 @@ def main() -> None:
         "ratio_new_results": sum(fresh) / sum(raw),
         "engine_new_results_p50_us": statistics.median(fresh) * 1e6,
         "ratio_cold": sum(cold) / sum(raw),
+        "floor_sandbox_total_ms": sum(lease) * 1e3,
+        "ratio_floor_sandbox": sum(lease) / sum(raw),
+        "floor_typed_total_ms": sum(typed) * 1e3,
+        "ratio_floor_typed": sum(typed) / sum(raw),
         "ratio_warm": sum(warm) / sum(raw),
         "raw_p50_us": statistics.median(raw) * 1e6,
         "engine_warm_p50_us": statistics.median(warm) * 1e6,
@@ -163,6 +215,14 @@ def main() -> None:
     print(
         f"  engine (cold)    total {result['engine_cold_total_ms']:8.1f} ms   p50 {result['engine_cold_p50_us']:7.1f} µs"
         f"   ratio {result['ratio_cold']:.2f}x"
+    )
+    print(
+        f"  floor: sandbox   total {result['floor_sandbox_total_ms']:8.1f} ms   ratio {result['ratio_floor_sandbox']:.2f}x"
+        "   (pool lease + checked, bounded execution only)"
+    )
+    print(
+        f"  floor: + typed   total {result['floor_typed_total_ms']:8.1f} ms   ratio {result['ratio_floor_typed']:.2f}x"
+        "   (and the pydantic observation of the result)"
     )
     print(
         f"  reset            p50 {result['reset_p50_us']:.1f} µs   p99 {result['reset_p99_us']:.1f} µs"
