@@ -103,7 +103,7 @@ def test_clients_vanishing_mid_query_free_sessions_and_threads(tmp_path: Path) -
             asyncio.run(vanish())
             start = time.monotonic()
             while server.stats()["busy_sessions"] or server.stats()["active_sessions"]:
-                assert time.monotonic() - start < 1.0, server.stats()
+                assert time.monotonic() - start < 2.0, server.stats()  # at once; 2 s on a loaded CI machine
                 time.sleep(0.02)
             assert server.stats()["interrupted_steps"] == 8 * (wave + 1)
             after.append(_settled(server))
