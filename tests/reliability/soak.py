@@ -126,8 +126,9 @@ class Client:
         assert self.ws is not None
         start = time.monotonic()
         await self.ws.send(json.dumps(message))
-        try:
-            raw = await asyncio.wait_for(self.ws.recv(), timeout=30)
+        try:  # asyncio.timeout: 3.11's wait_for can swallow a cancellation of the caller
+            async with asyncio.timeout(30):
+                raw = await self.ws.recv()
         except TimeoutError:
             self.report.lost_replies += 1
             raise
