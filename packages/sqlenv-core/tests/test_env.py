@@ -262,3 +262,98 @@ def test_close_then_reset_reopens(tiny_env):
     obs = tiny_env.reset(question_id="e_lions")
     assert act(tiny_env, "QUERY", "SELECT count(*) FROM animal").error == ""
     assert obs.db_id == "zoo"
+
+
+# ------------------------------------------------- fast paths: same results as the slow ones
+
+
+def test_observations_are_what_validation_builds(tiny_data_dir: Path):
+    """The engine builds observations without re-validating its own values (``_typed``):
+    each one must equal, field by field and in ``model_fields_set``, what pydantic's
+    validation builds from the same data, on every kind of step."""
+    env = SQLEnvironment(load_dataset(tiny_data_dir), EnvConfig(budget=6))
+    seen = [env.reset(question_id="t_totals")]
+    for kind, argument in [
+        ("DESCRIBE", "orders"),
+        ("SAMPLE", "customer"),
+        ("QUERY", "SELECT name, amount FROM customer JOIN orders ON customer.id = customer_id"),
+        ("QUERY", "SELECT nope FROM orders"),  # an SQL error
+        ("DESCRIBE", "atlantis"),  # an unknown table
+        ("QUERY", ""),  # rejected: nothing counted
+        ("QUERY", "SELECT 1"),
+        ("QUERY", "SELECT 2"),  # the last step of the budget
+        ("ANSWER", "1"),  # after the end
+    ]:
+        seen.append(act(env, kind, argument))
+    env.reset(question_id="t_totals")
+    seen.append(act(env, "ANSWER", "none"))
+    assert [o.done for o in seen[-3:]] == [True, True, True]
+    for obs in seen:
+        validated = SQLObservation.model_validate(obs.model_dump())
+        assert validated == obs
+        assert validated.model_dump_json() == obs.model_dump_json()
+        assert obs.model_fields_set == SQLObservation(**dict(obs)).model_fields_set - {"metadata"}
+        if obs.table is not None:
+            assert type(obs.table.rows) is list and all(type(r) is list for r in obs.table.rows)
+    # every observation owns its lists: changing one changes nothing else
+    first_query = seen[3]
+    first_query.action_history.append("tampered")
+    first_query.tables.append("tampered")
+    later = seen[4]
+    assert "tampered" not in later.action_history and "tampered" not in later.tables
+    assert "tampered" not in env.state.action_history
+
+
+def test_reward_breakdowns_are_shared_values(tiny_env):
+    from pydantic import ValidationError
+    from sqlenv_core.schemas import RewardBreakdown
+
+    a = RewardBreakdown.of(0.01, 0.1)
+    assert RewardBreakdown.of(0.01, 0.1) is a
+    assert a.total == pytest.approx(0.11)
+    with pytest.raises(ValidationError, match="frozen"):
+        a.operational = 5.0  # type: ignore[misc]
+    tiny_env.reset(question_id="t_totals")
+    obs = act(tiny_env, "QUERY", "SELECT 1")
+    assert obs.reward_breakdown is not None and obs.reward == obs.reward_breakdown.total
+
+
+def test_an_episode_keeps_one_connection_of_its_own_pool(tiny_data_dir: Path):
+    """Without a shared pool the episode's sandbox is leased once, at its first step,
+    and given back at the next reset or ``close``; ``interrupt`` still only reaches a
+    step that is running."""
+    env = SQLEnvironment(load_dataset(tiny_data_dir))
+    env.reset(question_id="t_totals")
+    act(env, "QUERY", "SELECT 1")
+    pool = env._own_pool
+    assert pool is not None and pool.idle_count == 0  # held by the episode
+    held = env._held
+    act(env, "DESCRIBE", "orders")
+    assert env._held is held  # the same sandbox for every step
+    assert env.interrupt() is False  # between steps there is nothing to stop
+    assert act(env, "QUERY", "SELECT count(*) FROM orders").table.rows == [[4]]  # not interrupted
+    env.reset(seed=0, split="eval")  # another database: the first goes back to the pool
+    assert pool.idle_count == 2 and env._held is None  # and one read the new tables
+    env.close()
+    assert env._held is None and env._own_pool is None
+
+
+def test_a_file_deleted_mid_episode_is_reported_at_the_next_reset(tiny_data_dir: Path):
+    """An environment with its own pool reads the file it opened until the episode ends
+    (a server's shared pool notices at the next step; see pool.py)."""
+    env = SQLEnvironment(load_dataset(tiny_data_dir))
+    env.reset(question_id="t_totals")
+    act(env, "DESCRIBE", "orders")
+    path = env.dataset.db_path("shop")
+    moved = path.with_name("moved.sqlite")
+    path.rename(moved)
+    try:
+        assert act(env, "QUERY", "SELECT count(*) FROM orders").table.rows == [[4]]
+        from sqlenv_core.errors import DataError
+
+        with pytest.raises(DataError, match="database file not found"):
+            env.reset(question_id="t_totals")
+    finally:
+        moved.rename(path)
+    assert env.reset(question_id="t_totals").db_id == "shop"
+    env.close()

@@ -187,22 +187,21 @@ class RewardTracker:
         its cells. phi is a pure function of the two, so the memo changes no reward.
         """
         operational = self._operational(action_key, True, (info_key,))
-        if self._gold is None:
-            self._gold = _gold_profile(self.gold_rows, self.config)
-        phi = self._phi(rows, rows_key)
+        gold = self._gold
+        if gold is None:
+            gold = self._gold = _gold_profile(self.gold_rows, self.config)
+        phi = None if rows_key is None else gold.phi_memo.get(rows_key)
+        if phi is None:
+            phi = self._new_phi(gold, rows, rows_key)
         progress = self.config.progress_weight * (phi - self.phi)
         self.phi = phi
-        return RewardBreakdown.of(operational=operational, progress=progress)
+        return RewardBreakdown.of(operational, progress)
 
-    def _phi(self, rows: Rows, rows_key: Hashable | None) -> float:
-        gold = self._gold
-        assert gold is not None
-        if rows_key is None:
-            return _similarity(rows, gold, self.config)
-        memo = gold.phi_memo
-        phi = memo.get(rows_key)
-        if phi is None:
-            phi = _similarity(rows, gold, self.config)
+    def _new_phi(self, gold: _GoldProfile, rows: Rows, rows_key: Hashable | None) -> float:
+        """phi of a result the memo does not hold (yet); remembered when it has a key."""
+        phi = _similarity(rows, gold, self.config)
+        if rows_key is not None:
+            memo = gold.phi_memo
             with _gold_lock:  # server threads may share the profile
                 memo[rows_key] = phi
                 if len(memo) > _PHI_MEMO_SIZE:
@@ -218,15 +217,19 @@ class RewardTracker:
     def _operational(self, action_key: Hashable, ok: bool, info_keys: Sequence[Hashable]) -> float:
         cfg = self.config
         reward = -cfg.step_cost
-        if action_key in self._seen_actions:
+        seen = self._seen_actions
+        n = len(seen)
+        seen.add(action_key)  # one hash of the key, not two (``in`` then ``add``)
+        if len(seen) == n:
             return reward - cfg.repeat_penalty
-        self._seen_actions.add(action_key)
         if not ok:
             return reward
         reward += cfg.exec_ok
+        seen_info = self._seen_info
         for key in info_keys:
-            if key not in self._seen_info:
-                self._seen_info.add(key)
+            n = len(seen_info)
+            seen_info.add(key)
+            if len(seen_info) != n:
                 grant = min(cfg.new_info, cfg.new_info_cap - self.new_info_total)
                 if grant > 0:
                     self.new_info_total += grant

@@ -42,6 +42,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from time import monotonic
 from types import TracebackType
@@ -72,9 +73,12 @@ __all__ = [
 # --------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QueryOutcome:
     """What one query returned, bounded so that any query is safe to hold and serialise.
+
+    Not frozen: a frozen dataclass sets each field through ``object.__setattr__``,
+    which made building one cost 0.6 us against 0.16 us, on every step.
 
     ``rows`` holds at most ``max_fetch_rows`` rows and stops soon after their approximate
     size passes ``max_result_bytes`` (the row that crosses the limit is kept).
@@ -89,6 +93,9 @@ class QueryOutcome:
     total_rows: int
     total_is_lower_bound: bool
     elapsed_s: float
+
+
+_first = itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,14 +633,16 @@ class Sandbox:
     def _run(self, sql: str, timeout_s: float, start: float | None = None) -> QueryOutcome:
         state = self._state
         with self._lock:
-            conn = self._open_conn()
+            conn = self._conn
+            if conn is None:
+                raise SandboxError("the sandbox is closed")
             if start is None:
                 start = monotonic()
             state.deadline = start + timeout_s
             cursor = None
             try:
                 cursor = conn.execute(sql)
-                columns = [d[0] for d in cursor.description or ()]
+                columns = list(map(_first, cursor.description or ()))
                 ncols = len(columns) or 1
                 # Fast path: the whole result arrives in the first batch and is small.
                 want = min(_BATCH_CELLS // ncols or 1, self._max_rows + 1)

@@ -72,9 +72,13 @@ class RewardBreakdown(BaseModel):
     Layers: ``operational`` (execution, new information, repeats, step cost),
     ``progress`` (potential-based closeness of the latest result to the gold rows)
     and ``terminal`` (1 for a correct answer). See ``docs/reward.md``.
+
+    Frozen: a breakdown is a value, and ``of`` hands out one shared instance per
+    triple (an RL loop sees the same few triples over and over, and building the model
+    was a tenth of a warm step's overhead).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     operational: float = 0.0
     progress: float = 0.0
@@ -85,12 +89,19 @@ class RewardBreakdown(BaseModel):
     def of(
         cls, operational: float = 0.0, progress: float = 0.0, terminal: float = 0.0
     ) -> RewardBreakdown:
-        return cls(
-            operational=operational,
-            progress=progress,
-            terminal=terminal,
-            total=operational + progress + terminal,
-        )
+        key = (operational, progress, terminal)
+        made = _BREAKDOWNS.get(key)
+        if made is None or type(made) is not cls:
+            made = cls(
+                operational=operational,
+                progress=progress,
+                terminal=terminal,
+                total=operational + progress + terminal,
+            )
+            if len(_BREAKDOWNS) >= _BREAKDOWNS_MAX:
+                _BREAKDOWNS.clear()
+            _BREAKDOWNS[key] = made
+        return made
 
     def __add__(self, other: RewardBreakdown) -> RewardBreakdown:
         return RewardBreakdown.of(
@@ -98,6 +109,12 @@ class RewardBreakdown(BaseModel):
             self.progress + other.progress,
             self.terminal + other.terminal,
         )
+
+
+_BREAKDOWNS: dict[tuple[float, float, float], RewardBreakdown] = {}
+_BREAKDOWNS_MAX = 4096
+"""``RewardBreakdown.of``'s instances by triple; emptied when full (progress rewards are
+differences of phi, so a long run sees many distinct triples)."""
 
 
 class ResultTable(BaseModel):
