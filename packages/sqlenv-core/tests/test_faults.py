@@ -225,6 +225,30 @@ def test_a_replaced_database_file_gets_fresh_connections(tmp_path: Path, db: Pat
     pool.close()
 
 
+def test_a_database_changed_in_place_gets_fresh_connections(tmp_path: Path, db: Path) -> None:
+    """Sandboxes open their file ``immutable`` (SQLite checks nothing between statements),
+    so the pool's identity of a file includes its size and modification time: a file
+    rewritten in place (same inode) is not read through connections opened before."""
+    path = tmp_path / "live.sqlite"
+    shutil.copy(db, path)
+    pool = SandboxPool(lambda _: path)
+    with pool.lease("live") as old:
+        assert old.execute("SELECT count(*) FROM t").rows == [[100]]
+    inode = path.stat().st_ino
+    new = tmp_path / "new.sqlite"
+    with sqlite3.connect(new) as conn:
+        conn.execute("CREATE TABLE t (n INTEGER, s TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, "x" * 50) for i in range(700)])
+    conn.close()
+    path.write_bytes(new.read_bytes())  # same file, new contents
+    assert path.stat().st_ino == inode
+    with pool.lease("live") as sandbox:
+        assert sandbox is not old
+        assert sandbox.execute("SELECT count(*) FROM t").rows == [[700]]
+    assert pool.idle_count == 1
+    pool.close()
+
+
 # --------------------------------------------------------------- uninterruptible built-ins
 
 

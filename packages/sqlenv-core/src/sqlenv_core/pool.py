@@ -11,8 +11,10 @@ go on being served from connections already open (POSIX keeps an unlinked file
 readable) while new ones fail, so whether a step worked would depend on the pool's
 state. Instead the idle connections to it are closed and the step fails with a
 ``DataError`` naming the file; only episodes on that database are affected, and they
-work again if the file comes back. A file replaced by another one (a new inode) gets
-fresh connections. A step already running finishes on the file it opened.
+work again if the file comes back. A file replaced by another one (a new inode) or
+changed in place (a new size or modification time) gets fresh connections: sandboxes
+open their file ``immutable``, so SQLite itself would not notice. A step already running
+finishes on the file it opened.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from .errors import DataError
 from .sandbox import Sandbox
 
 __all__ = ["SandboxPool"]
+
+_Identity = tuple[int, int, int, int]
+"""A database file as the pool knows it: device, inode, size, modification time (ns)."""
 
 
 class SandboxPool:
@@ -53,8 +58,8 @@ class SandboxPool:
         self._idle: OrderedDict[int, tuple[str, Sandbox]] = OrderedDict()
         self._by_db: dict[str, list[int]] = {}
         self._tables: dict[str, tuple[str, ...]] = {}
-        self._files: dict[str, tuple[int, int]] = {}  # db_id -> (st_dev, st_ino) now
-        self._opened: dict[int, tuple[int, int]] = {}  # id(sandbox) -> the file it opened
+        self._files: dict[str, _Identity] = {}  # db_id -> the file's identity now
+        self._opened: dict[int, _Identity] = {}  # id(sandbox) -> the file it opened
         self._paths: dict[str, tuple[Path, str]] = {}  # db_id -> (path, str(path)): one locate
         self._lock = threading.Lock()
         self._closed = False
@@ -82,7 +87,7 @@ class SandboxPool:
         self._tables.setdefault(db_id, sandbox.table_names)
         return sandbox
 
-    def _file(self, db_id: str) -> tuple[Path, tuple[int, int]]:
+    def _file(self, db_id: str) -> tuple[Path, _Identity]:
         """The database's path and identity; ``DataError`` (and its idle ones closed) if gone."""
         located = self._paths.get(db_id)
         if located is None:
@@ -94,7 +99,7 @@ class SandboxPool:
         except OSError:
             self._forget(db_id)
             raise DataError(f"database file not found: {path}") from None
-        return path, (st.st_dev, st.st_ino)
+        return path, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _drop_idle(self, db_id: str) -> list[Sandbox]:
         """Take ``db_id``'s idle sandboxes out of the pool (call with the lock held)."""
