@@ -161,9 +161,11 @@ def test_every_entry_through_the_server_while_another_session_plays(
             played = await player
             return failures, played, latencies
 
-        failures, played, latencies = asyncio.run(main())
-        stop_health.set()
-        watcher.join()
+        try:
+            failures, played, latencies = asyncio.run(main())
+        finally:  # before the server stops, even when a check in main() failed
+            stop_health.set()
+            watcher.join()
         assert not failures, "\n".join(failures)
         assert played >= 3
         latencies.sort()
