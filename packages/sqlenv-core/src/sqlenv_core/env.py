@@ -220,19 +220,16 @@ class SQLEnvironment:
                 shared.release(db_id, sandbox)
 
     def _sandbox_for(self, db_id: str) -> Sandbox:
-        """The episode's sandbox from the environment's own pool, leased at its first step.
+        """Lease the episode's sandbox from the environment's own pool (its first step).
 
         Nobody else borrows from this pool, so the lease (a file check and two locked
-        pool updates, about 3.5 us) is paid once per episode rather than per step. The
-        file check therefore runs at reset and at the first step: a database deleted in
-        the middle of an episode is still read, from the file it opened, until the
-        episode ends (a shared pool, as in the server, notices it at the next step).
+        pool updates, about 3.5 us) is paid once per episode rather than per step; later
+        steps find it in ``_held``. The file check therefore runs at reset and at the
+        first step: a database deleted in the middle of an episode is still read, from
+        the file it opened, until the episode ends (a shared pool, as in the server,
+        notices it at the next step).
         """
-        held = self._held
-        if held is not None:
-            if held[0] == db_id:
-                return held[1]
-            self._give_back()
+        self._give_back()
         sandbox = self._pool.acquire(db_id)
         self._held = (db_id, sandbox)
         return sandbox
@@ -346,12 +343,13 @@ class SQLEnvironment:
             result = _render(outcome, cfg.display_rows, cfg.max_cell_chars, rows_key, columns)
             if heading:
                 result = f"{heading}\n{result}"
+            rows = outcome.rows
             table = _typed(
                 ResultTable,
                 _TABLE_FIELDS,
                 {
                     "columns": outcome.columns,
-                    "rows": rows if len(rows := outcome.rows) <= cfg.result_rows else rows[: cfg.result_rows],
+                    "rows": rows if len(rows) <= cfg.result_rows else rows[: cfg.result_rows],
                     "total_rows": outcome.total_rows,
                     "total_is_lower_bound": outcome.total_is_lower_bound,
                 },
