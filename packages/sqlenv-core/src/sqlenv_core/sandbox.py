@@ -637,9 +637,7 @@ class Sandbox:
     def _run(self, sql: str, timeout_s: float, start: float | None = None) -> QueryOutcome:
         state = self._state
         with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise SandboxError("the sandbox is closed")
+            conn = self._open_conn()
             if start is None:
                 start = monotonic()
             state.deadline = start + timeout_s
