@@ -130,7 +130,7 @@ def test_tools_step_and_the_return_is_the_sum_of_step_rewards():
     tool.reset(question_id="q")
     assert tool.describe("a") == "ok\n(3 steps left)"
     tool.query("SELECT 1")
-    assert tool.answer("42") == "ok\n(episode over)"
+    assert tool.answer("42") == "Answer submitted.\n(episode over)"  # never the verdict
     assert [a.action_type for a in fake.actions] == ["DESCRIBE", "QUERY", "ANSWER"]
     assert tool.get_reward() == pytest.approx(0.52) and tool.done and tool.correct
     assert episode_return([tool]) == [tool.get_reward()]
@@ -146,7 +146,7 @@ def test_invalid_arguments_raise_for_trl_and_use_no_step():
     tool.reset(question_id="q")
     with pytest.raises(ValueError, match="must be a string"):
         tool.query(sql=5)
-    assert tool.answer(value=7) == "ok\n(episode over)"  # answers may be numbers: sent as JSON
+    assert tool.answer(value=7) == "Answer submitted.\n(episode over)"  # answers may be numbers: sent as JSON
     assert fake.actions[-1].argument == "7" and tool.invalid_calls == 1
 
 
@@ -163,7 +163,7 @@ def test_in_process_engine_episode(engine):
     assert "name: TEXT" in tool.describe("customer")
     assert tool.sample("nope").startswith("Error: ")  # an agent mistake: it uses a step
     tool.query("SELECT count(*) FROM customer")
-    assert tool.answer("3").startswith("Correct.")
+    assert tool.answer("3") == "Answer submitted.\n(episode over)"  # no verdict
     state = tool._env.state
     assert tool.correct and tool.get_reward() == pytest.approx(state.total_reward)
     assert tool.steps == state.step_count == 4

@@ -59,15 +59,18 @@ def test_training_row_routes_by_question_id():
 
 
 @pytest.mark.parametrize(
-    ("obs", "text"),
+    ("obs", "tool", "text"),
     [
-        (SQLObservation(result="x\n1\n(1 row)", budget_remaining=3), "x\n1\n(1 row)\n(3 steps left)"),
-        (SQLObservation(error="no such table: t", budget_remaining=1), "Error: no such table: t\n(1 step left)"),
-        (SQLObservation(result="Correct.", done=True), "Correct.\n(episode over)"),
+        (SQLObservation(result="x\n1\n(1 row)", budget_remaining=3), "query", "x\n1\n(1 row)\n(3 steps left)"),
+        (SQLObservation(error="no such table: t", budget_remaining=1), "describe", "Error: no such table: t\n(1 step left)"),
+        # the answer's verdict is the reward: the model never reads it
+        (SQLObservation(result="Correct.", done=True, reward=1.0), "answer", "Answer submitted.\n(episode over)"),
+        (SQLObservation(result="Incorrect: expected 3 rows.", done=True), "answer", "Answer submitted.\n(episode over)"),
+        (SQLObservation(error="ANSWER needs a value", budget_remaining=2), "answer", "Error: ANSWER needs a value\n(2 steps left)"),
     ],
 )
-def test_tool_result_text(obs, text):
-    assert tool_result(obs) == text
+def test_tool_result_text(obs, tool, text):
+    assert tool_result(obs, tool) == text
 
 
 def test_call_to_action_maps_tools_and_rejects_bad_arguments():

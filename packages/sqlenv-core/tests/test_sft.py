@@ -30,7 +30,7 @@ def test_a_trajectory_is_a_chat_that_ends_in_a_correct_answer(tiny_env):
     assert calls[2][1] == {"sql": q.gold_sql}
     roles = [m["role"] for m in messages[2:]]
     assert roles == ["assistant", "tool"] * 4 + ["assistant"]
-    assert messages[-2]["content"] == "Correct.\n(episode over)"
+    assert messages[-2]["content"] == "Answer submitted.\n(episode over)"  # no verdict
     assert messages[-1] == {"role": "assistant", "content": FINAL_MESSAGE}
     # each tool message is what the engine returned, with the steps left
     assert messages[3]["name"] == "describe" and messages[3]["content"].endswith("(14 steps left)")

@@ -151,7 +151,8 @@ def test_a_database_deleted_while_running_fails_only_its_episodes(
             reply = client.post("/reset", json={"question_id": "t_count"})
             assert reply.status_code == 503 and str(shop) in reply.json()["detail"]
             mcp = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                                            "params": {"name": "reset", "arguments": {"question_id": "t_count"}}})  # fmt: skip
+                                            "params": {"name": "query", "session_id": http_session,
+                                                       "arguments": {"sql": "SELECT 1"}}})  # fmt: skip
             result = mcp.json()["result"]
             assert result["isError"] is True and str(shop) in result["content"][0]["text"]
 

@@ -95,14 +95,14 @@ def test_mcp_tool_client(start_server: Any) -> None:
     async def main() -> None:
         async with MCPToolClient(base_url=server.base) as env:
             names = [tool.name for tool in await env.list_tools()]
-            assert names == ["reset", "describe", "sample", "query", "answer", "state"]
-            result = await env.call_tool("reset", question_id="t_count")
-            assert "How many customers" in result["content"][0]["text"]
+            assert names == ["describe", "sample", "query", "answer"]  # the agent's tools
+            await env.reset(question_id="t_count")  # the harness: over the joined WebSocket
             result = await env.call_tool("query", sql="SELECT count(*) FROM customer")
             assert result["structuredContent"]["observation"]["table"]["rows"] == [[3]]
             result = await env.call_tool("answer", value="3")
             assert result["structuredContent"]["done"] is True
-            assert result["structuredContent"]["reward"] == 1.0
+            assert "reward" not in result["structuredContent"]  # the agent never reads it
+            assert result["content"][0]["text"] == "Answer submitted.\n(episode over)"
 
     asyncio.run(main())
 

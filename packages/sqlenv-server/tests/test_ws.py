@@ -303,11 +303,11 @@ def test_attach_to_an_unknown_session_is_refused(client: Any) -> None:
 
 def test_mcp_over_websocket(client: Any) -> None:
     with client.websocket_connect("/ws") as ws:
-        request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                   "params": {"name": "reset", "arguments": {"question_id": "t_count"}}}  # fmt: skip
+        request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
         frame = send(ws, {"type": "mcp", "data": request})
         assert frame["type"] == "mcp" and frame["data"]["id"] == 1
-        assert "How many customers" in frame["data"]["result"]["content"][0]["text"]
+        assert "reset" not in [t["name"] for t in frame["data"]["result"]["tools"]]
+        reset(ws, question_id="t_count")
         # the tools act on this connection's session
         request = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                    "params": {"name": "query", "arguments": {"sql": "SELECT count(*) FROM customer"}}}  # fmt: skip

@@ -81,7 +81,7 @@ class _ToolLoop:
     def act(self, observation: SQLObservation) -> SQLAction | None:
         if self._awaiting is not None:
             name, call_id = self._awaiting
-            self._results.append(self._tool_message(name, call_id, tool_result(observation)))
+            self._results.append(self._tool_message(name, call_id, tool_result(observation, name)))
             self._awaiting = None
         while True:
             while self._queue:

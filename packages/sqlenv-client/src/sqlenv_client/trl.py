@@ -207,7 +207,7 @@ class SQLEnvTool:
             self.done = True
             self.answered = action.action_type == "ANSWER"
             self.correct = self._correct(obs)
-        return tool_result(obs)
+        return tool_result(obs, name)
 
     def _correct(self, obs: SQLObservation) -> bool:
         if obs.reward_breakdown is not None:

@@ -10,7 +10,11 @@ apart: the SFT warm-up export (``sqlenv sft-data``), the TRL adapter
   message is the question followed by ``question_suffix(...)`` (database, tables,
   budget); a TRL dataset row carries the question and ``reset`` returns the suffix,
   which TRL appends, so training sees byte for byte what evaluation sends.
-* ``tool_result(obs)``: the text a tool call returns to the model.
+* ``tool_result(obs, tool)``: the text a tool call returns to the model, and
+  ``agent_observation(obs, tool)``: the observation's fields a program acting for the
+  model may see (MCP's ``structuredContent``). Neither holds the reward, its breakdown,
+  the verdict of an answer or anything of the gold: the policy under training would
+  learn to read them (docs/security.md).
 * ``parse_tool_calls(text)`` / ``call_to_action(name, arguments)``: Hermes / Qwen
   ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks into actions.
 * ``assistant_tool_call(name, arguments)``: one assistant turn in the chat format TRL's
@@ -31,6 +35,8 @@ from typing import Any
 from .schemas import ActionType, SQLAction, SQLObservation
 
 __all__ = [
+    "AGENT_FIELDS",
+    "ANSWER_SUBMITTED",
     "ARGUMENT_OF_TOOL",
     "EPISODE_OVER",
     "FINAL_MESSAGE",
@@ -38,6 +44,7 @@ __all__ = [
     "TOOL_NAMES",
     "ParsedCall",
     "ToolCallError",
+    "agent_observation",
     "assistant_tool_call",
     "call_to_action",
     "parse_tool_calls",
@@ -105,7 +112,9 @@ def _tool_schema(name: str) -> dict[str, Any]:
 TOOLS: list[dict[str, Any]] = [_tool_schema(name) for name in TOOL_NAMES]
 """The tools in OpenAI / Hugging Face chat-template format (``apply_chat_template(tools=...)``)."""
 
-EPISODE_OVER = "The episode is over: the answer was submitted or the step budget is spent. Stop calling tools."
+EPISODE_OVER = (
+    "The episode is over: the answer was submitted or the step budget is spent. Stop calling tools."
+)
 FINAL_MESSAGE = "Done."
 """The assistant's closing turn after the answer's tool result, in the SFT trajectories."""
 
@@ -137,13 +146,55 @@ def observation_budget(obs: SQLObservation) -> int:
     return obs.budget_remaining + obs.step_count
 
 
-def tool_result(obs: SQLObservation) -> str:
-    """The text a tool call returns: the result or the error, and the steps left."""
-    text = f"Error: {obs.error}" if obs.error else obs.result
+ANSWER_SUBMITTED = "Answer submitted."
+"""What the model reads after its answer: never whether it was right (that is the reward)."""
+
+AGENT_FIELDS: tuple[str, ...] = (
+    "question",
+    "db_id",
+    "tables",
+    "schema_info",
+    "result",
+    "table",
+    "error",
+    "step_count",
+    "budget_remaining",
+    "done",
+)
+"""The observation fields an agent may read. Left out: ``reward`` and
+``reward_breakdown`` (the progress layer measures closeness to the gold rows, so reading
+it answers the question), ``action_history`` (its ANSWER line holds the verdict) and
+``metadata`` (the harness's)."""
+
+
+def _agent_text(obs: SQLObservation, tool: str) -> str:
+    if obs.error:
+        return f"Error: {obs.error}"
+    if tool == "answer":  # the engine's result says Correct / Incorrect and why
+        return ANSWER_SUBMITTED
+    return obs.result
+
+
+def tool_result(obs: SQLObservation, tool: str) -> str:
+    """The text the ``tool`` call returns: the result or the error, and the steps left.
+
+    After ``answer`` it says only that the answer was submitted: the verdict is the
+    reward, which the harness reads (``SQLObservation.reward``, the episode's state).
+    """
+    text = _agent_text(obs, tool)
     if obs.done:
         return f"{text}\n(episode over)" if text else "(episode over)"
     left = obs.budget_remaining
     return f"{text}\n({left} step{'' if left == 1 else 's'} left)"
+
+
+def agent_observation(obs: SQLObservation, tool: str) -> dict[str, Any]:
+    """The fields of ``AGENT_FIELDS`` as JSON-ready values, ``result`` as ``tool_result``
+    words it (so an ANSWER's verdict is not in it)."""
+    data = obs.model_dump(mode="json", include=set(AGENT_FIELDS))
+    if tool == "answer" and not obs.error:
+        data["result"] = ANSWER_SUBMITTED
+    return data
 
 
 def training_row(question: Any) -> dict[str, Any]:
@@ -170,7 +221,9 @@ def assistant_tool_call(name: str, arguments: Mapping[str, Any]) -> dict[str, An
     return {
         "role": "assistant",
         "content": "",
-        "tool_calls": [{"type": "function", "function": {"name": name, "arguments": dict(arguments)}}],
+        "tool_calls": [
+            {"type": "function", "function": {"name": name, "arguments": dict(arguments)}}
+        ],
     }
 
 

@@ -111,7 +111,7 @@ def build_trajectory(
         name = _TOOL_OF[action.action_type]
         messages.append(assistant_tool_call(name, {ARGUMENT_OF_TOOL[name]: action.argument}))
         result = env.step(action)
-        messages.append({"role": "tool", "name": name, "content": tool_result(result)})
+        messages.append({"role": "tool", "name": name, "content": tool_result(result, name)})
         return result
 
     for action in _plan(question, list(obs.tables), budget, opts):

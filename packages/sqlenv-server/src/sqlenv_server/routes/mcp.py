@@ -1,16 +1,24 @@
-"""``POST /mcp``: JSON-RPC 2.0 with SQLEnv's actions as MCP tools, so MCP agents can play.
+"""``POST /mcp``: JSON-RPC 2.0 with the agent's four actions as MCP tools.
 
 Methods: ``initialize``, ``ping``, ``tools/list``, ``tools/call``,
 ``openenv/session/create`` and ``openenv/session/close`` (OpenEnv §3). Tools:
-``reset``, ``describe``, ``sample``, ``query``, ``answer`` and ``state``.
+``describe``, ``sample``, ``query`` and ``answer``, the same four the TRL adapter gives
+a model (``sqlenv_core.prompting``).
 
-Sessions. Each MCP session is an episode stream that takes a slot of the session
-cap until it is closed or idle for longer than the idle timeout. A session is:
+The tools are the policy's, so nothing they return holds the gold or the reward, and
+none of them starts an episode: an agent that could pick the question, or read the gold
+and reset to the same question, would learn to do so (docs/security.md). The harness
+starts each episode and reads the reward and the end-of-episode gold on its own
+channel, as OpenEnv's ``MCPToolClient`` does: a WebSocket joined to the MCP session
+(``/ws?session_id=<id>``: ``reset``, ``state``), or ``POST /reset`` whose
+``X-SQLEnv-Session`` id the agent's MCP client then sends.
+
+Sessions. Each MCP session takes a slot of the session cap until it is closed or idle
+for longer than the idle timeout. A session is:
 
 * created by ``initialize`` (its id comes back in the ``Mcp-Session-Id`` response
-  header, the MCP Streamable-HTTP way), by ``openenv/session/create`` (in the result),
-  or by a ``reset`` tool call that names no session (in the header and in the
-  result's ``structuredContent.session_id``);
+  header, the MCP Streamable-HTTP way) or by ``openenv/session/create`` (in the
+  result); an HTTP session made by ``POST /reset`` serves as well;
 * named on later requests by ``params.session_id`` (OpenEnv style) or the
   ``Mcp-Session-Id`` request header;
 * closed by ``openenv/session/close`` or ``DELETE /mcp`` with the header.
@@ -21,8 +29,8 @@ Errors are JSON-RPC errors and the HTTP status is always 200 (202 with no body f
 notification): -32700 parse error, -32600 invalid request, -32601 unknown method,
 -32602 invalid params (unknown tool or session, bad arguments, no session), -32603
 internal error, -32000 capacity reached (``data: {active_sessions, max_sessions}``).
-Agent mistakes (bad SQL, unknown table, stepping before reset) are tool results with
-``isError: true``, which MCP hands to the model to read.
+Agent mistakes (bad SQL, unknown table, a tool called before the harness started an
+episode) are tool results with ``isError: true``, which MCP hands to the model to read.
 """
 
 from __future__ import annotations
@@ -33,22 +41,22 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlenv_core.errors import DataError, ResetNeeded, UnknownQuestionError
+from pydantic import ValidationError
+from sqlenv_core.errors import DataError, ResetNeeded
 from sqlenv_core.prompting import (
     TOOL_NAMES,
     ToolCallError,
+    agent_observation,
     call_to_action,
     system_prompt,
     tool_result,
-    user_message,
 )
 from sqlenv_core.prompting import TOOLS as PROMPT_TOOLS
 from sqlenv_core.schemas import SQLAction, SQLObservation
 
 from .. import __version__
 from ..sessions import CapacityError, Session, SessionManager
-from ..wire import ResetRequest, validation_errors
+from ..wire import validation_errors
 
 __all__ = ["MCP_SESSION_HEADER", "TOOLS", "dispatch", "router"]
 
@@ -66,6 +74,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000
 
+
 class McpError(Exception):
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
@@ -75,72 +84,45 @@ class McpError(Exception):
 
 
 # ------------------------------------------------------------------------ tools
-# describe, sample, query and answer are the project's one definition of the agent's
-# tools (sqlenv_core.prompting: names, arguments, descriptions, result text), shared
-# with the TRL adapter and the SFT data, so an MCP agent sees what a trained model saw.
-class ResetArgs(ResetRequest):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StateArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-_EXTRA_TOOLS: dict[str, tuple[type[BaseModel], str]] = {
-    "reset": (
-        ResetArgs,
-        "Start an episode: returns the question, the database's table names and the step "
-        "budget. Pick a question with question_id, or draw one with split (train or eval), "
-        "db_id, difficulty and seed.",
-    ),
-    "state": (
-        StateArgs,
-        "The episode's bookkeeping (steps taken, reward so far); uses no step.",
-    ),
-}
-
-
+# The project's one definition of the agent's tools (sqlenv_core.prompting: names,
+# arguments, descriptions, result text), shared with the TRL adapter and the SFT data,
+# so an MCP agent sees what a trained model saw.
 def _tool_list() -> list[dict[str, Any]]:
     tools = []
-    for name in ("reset", *TOOL_NAMES, "state"):
-        if name in _EXTRA_TOOLS:
-            model, description = _EXTRA_TOOLS[name]
-            schema = model.model_json_schema()
-            schema.pop("title", None)
-            schema.pop("description", None)
-        else:
-            function = next(t["function"] for t in PROMPT_TOOLS if t["function"]["name"] == name)
-            description, schema = function["description"], dict(function["parameters"])
-        tools.append({"name": name, "description": description, "inputSchema": schema})
+    for tool in PROMPT_TOOLS:
+        function = tool["function"]
+        tools.append(
+            {
+                "name": function["name"],
+                "description": function["description"],
+                "inputSchema": dict(function["parameters"]),
+            }
+        )
     return tools
 
 
 _TOOL_LIST = _tool_list()
-TOOLS: tuple[str, ...] = tuple(t["name"] for t in _TOOL_LIST)
+TOOLS: tuple[str, ...] = TOOL_NAMES
+
+NO_EPISODE = (
+    "no episode yet: the harness starts one (a reset over /ws?session_id=<this session> "
+    "or POST /reset); the tools only act in it"
+)
 
 
-def _tool_result(obs: SQLObservation, session: Session, *, reset: bool = False) -> dict[str, Any]:
-    observation = obs.model_dump(mode="json", exclude={"reward", "done"})
-    if reset:  # the user message of an episode, as the TRL adapter builds it
-        text = user_message(obs.question, obs.db_id, obs.tables, obs.budget_remaining)
-    else:
-        text = tool_result(obs)
+def _tool_result(obs: SQLObservation, name: str) -> dict[str, Any]:
+    """The agent's view of a step: its text and ``agent_observation`` (no reward, no gold)."""
     return {
-        "content": [{"type": "text", "text": text}],
-        "structuredContent": {
-            "observation": observation,
-            "reward": obs.reward,
-            "done": obs.done,
-            "session_id": session.id,
-        },
+        "content": [{"type": "text", "text": tool_result(obs, name)}],
+        "structuredContent": {"observation": agent_observation(obs, name), "done": obs.done},
         "isError": bool(obs.error),
     }
 
 
-def _error_result(message: str, session: Session | None) -> dict[str, Any]:
+def _error_result(message: str) -> dict[str, Any]:
     return {
         "content": [{"type": "text", "text": f"Error: {message}"}],
-        "structuredContent": {"error": message, "session_id": session.id if session else None},
+        "structuredContent": {"error": message},
         "isError": True,
     }
 
@@ -153,8 +135,8 @@ def _session_of(manager: SessionManager, session_id: Any) -> Session:
     if session is None or session.kind == "ws":
         raise McpError(
             INVALID_PARAMS,
-            f"unknown or expired session_id {session_id!r}; call initialize, "
-            "openenv/session/create or the reset tool for a new one",
+            f"unknown or expired session_id {session_id!r}; call initialize or "
+            "openenv/session/create for a new one",
         )
     return session
 
@@ -288,12 +270,8 @@ async def _tools_call(
     if name not in TOOLS:
         raise McpError(INVALID_PARAMS, f"Unknown tool: {name!r}; tools are {', '.join(TOOLS)}")
     arguments = params.get("arguments") or {}
-    args: BaseModel | SQLAction
     try:
-        if name in _EXTRA_TOOLS:
-            args = _EXTRA_TOOLS[name][0].model_validate(arguments)
-        else:
-            args = call_to_action(name, arguments)
+        action = call_to_action(name, arguments)
     except ValidationError as exc:
         raise McpError(
             INVALID_PARAMS, f"Invalid arguments for {name}", validation_errors(exc)
@@ -301,63 +279,34 @@ async def _tools_call(
     except ToolCallError as exc:
         raise McpError(INVALID_PARAMS, f"Invalid arguments for {name}: {exc}") from None
 
-    created = False
     if bound is not None:
-        session = bound
-    else:
-        session_id = params.get("session_id") or header_session
-        if session_id:
-            session = _session_of(manager, session_id)
-        elif name == "reset":
-            session, created = _open(manager), True
-        else:
-            raise McpError(
-                INVALID_PARAMS,
-                f"no session: call the reset tool first and send its session_id back "
-                f"(params.session_id or the {MCP_SESSION_HEADER} header)",
-            )
-        if outcome is not None:
-            outcome.session_id = session.id
-
-    if bound is not None:
-        return await _run_tool(manager, session, name, args, created)
+        return await _run_tool(manager, bound, name, action)
+    session_id = params.get("session_id") or header_session
+    if not session_id:
+        raise McpError(
+            INVALID_PARAMS,
+            f"no session: call initialize or openenv/session/create and send its id back "
+            f"(params.session_id or the {MCP_SESSION_HEADER} header)",
+        )
+    session = _session_of(manager, session_id)
+    if outcome is not None:
+        outcome.session_id = session.id
     async with session.lock:
         if session.closed:
             raise McpError(INVALID_PARAMS, f"session {session.id!r} was closed")
-        return await _run_tool(manager, session, name, args, created)
+        return await _run_tool(manager, session, name, action)
 
 
 async def _run_tool(
-    manager: SessionManager,
-    session: Session,
-    name: str,
-    args: BaseModel | SQLAction,
-    created: bool,
+    manager: SessionManager, session: Session, name: str, action: SQLAction
 ) -> dict[str, Any]:
-    if name == "reset":
-        assert isinstance(args, ResetArgs)
-        try:
-            obs = manager.reset(session, args.engine_kwargs())
-        except (UnknownQuestionError, ValueError, DataError) as exc:
-            if created:
-                manager.close(session)
-            return _error_result(str(exc), None if created else session)
-        return _tool_result(obs, session, reset=True)
-    if name == "state":
-        state = manager.state(session).model_dump(mode="json")
-        return {
-            "content": [{"type": "text", "text": json.dumps(state, ensure_ascii=False)}],
-            "structuredContent": state,
-            "isError": False,
-        }
-    assert isinstance(args, SQLAction)
     try:
-        obs = await manager.step(session, args)
+        obs = await manager.step(session, action)
     except ResetNeeded:
-        return _error_result("no episode yet: call the reset tool first", session)
+        return _error_result(NO_EPISODE)
     except DataError as exc:  # the episode's database is gone or damaged
-        return _error_result(str(exc), session)
-    return _tool_result(obs, session)
+        return _error_result(str(exc))
+    return _tool_result(obs, name)
 
 
 # ------------------------------------------------------------------------ route
@@ -411,9 +360,7 @@ async def mcp_endpoint(
     return JSONResponse(response, headers=headers)
 
 
-@router.delete(
-    "/mcp", tags=["mcp"], responses={404: {"description": "unknown or expired session"}}
-)
+@router.delete("/mcp", tags=["mcp"], responses={404: {"description": "unknown or expired session"}})
 async def mcp_close(
     request: Request,
     mcp_session_id: str | None = Header(default=None, alias=MCP_SESSION_HEADER),
