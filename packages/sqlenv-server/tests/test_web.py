@@ -44,7 +44,9 @@ def test_questions_listing(client: Any) -> None:
     assert "gold_sql" not in json.dumps(body)
 
 
-def test_oracle_plan_solves_its_question(client: Any) -> None:
+def test_oracle_plan_solves_its_question(make_client: Any) -> None:
+    client = make_client(web_oracle=True)  # judges' replays: open for every question
+    assert client.get("/web/api/settings").json() == {"oracle_open": True, "budget": 15}
     plan = client.get("/web/api/oracle/t_totals").json()
     assert [a["action_type"] for a in plan] == ["DESCRIBE", "DESCRIBE", "QUERY", "ANSWER"]
     assert plan[0] == {"action_type": "DESCRIBE", "argument": "customer"}
@@ -57,7 +59,28 @@ def test_oracle_plan_solves_its_question(client: Any) -> None:
     assert response.status_code == 404 and "nope" in response.json()["detail"]
 
 
+def test_oracle_plan_only_after_the_episode_by_default(client: Any) -> None:
+    assert client.get("/web/api/settings").json() == {"oracle_open": False, "budget": 15}
+    closed = client.get("/web/api/oracle/t_count")
+    assert closed.status_code == 403 and "SQLENV_WEB_ORACLE" in closed.json()["detail"]
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text(json.dumps({"type": "reset", "data": {"question_id": "t_count"}}))
+        ws.receive_text()
+        ws.send_text(json.dumps({"type": "state"}))
+        episode = json.loads(ws.receive_text())["data"]["episode_id"]
+        url = f"/web/api/oracle/t_count?episode_id={episode}"
+        assert client.get(url).status_code == 403  # not over yet
+        step = {"type": "step", "data": {"action_type": "ANSWER", "argument": "0"}}
+        ws.send_text(json.dumps(step))
+        ws.receive_text()
+        plan = client.get(url).json()
+        assert plan[-1] == {"action_type": "ANSWER", "argument": "3"}
+        # that episode opens its own question only
+        assert client.get(f"/web/api/oracle/t_names?episode_id={episode}").status_code == 403
+    assert client.get(url).status_code == 403  # the session is gone
+
+
 def test_oracle_plan_fits_the_budget(make_client: Any) -> None:
-    client = make_client(budget=3)
+    client = make_client(budget=3, web_oracle=True)
     plan = client.get("/web/api/oracle/t_totals").json()
     assert [a["action_type"] for a in plan] == ["DESCRIBE", "QUERY", "ANSWER"]

@@ -241,8 +241,12 @@ def test_play_an_episode_by_hand(server: str, browser: WebDriver, tmp_path: Path
         assert console_errors(driver) == []
 
 
-def test_watch_the_oracle(server: str, browser: WebDriver, tmp_path: Path, http_get: Any) -> None:
+def test_watch_the_oracle(
+    start_server: Any, browser: WebDriver, tmp_path: Path, http_get: Any
+) -> None:
+    """With SQLENV_WEB_ORACLE=1 (judges' replays) the oracle replays any question."""
     driver = browser
+    server = start_server(env={"SQLENV_WEB_ORACLE": "1"}).base
     with screenshot_on_failure(driver, tmp_path):
         status, body = http_get(f"{server}/web/api/oracle/e_keepers")
         assert status == 200, body
@@ -275,4 +279,44 @@ def test_watch_the_oracle(server: str, browser: WebDriver, tmp_path: Path, http_
         assert total > 1
         assert "Animal Keeper" in driver.find_element(By.ID, "gold-sql").text
         assert driver.find_element(By.ID, "watch-oracle").text == "Watch the oracle"
+        assert console_errors(driver) == []
+
+
+def test_the_oracle_replays_only_a_finished_question_by_default(
+    server: str, browser: WebDriver, tmp_path: Path, http_get: Any
+) -> None:
+    """The plan is the gold: by default the page gets it only after its own episode."""
+    driver = browser
+    with screenshot_on_failure(driver, tmp_path):
+        status, _ = http_get(f"{server}/web/api/oracle/e_lions")
+        assert status == 403
+        open_page(driver, server)
+        start_question(driver, "e_lions")
+        driver.find_element(By.ID, "watch-oracle").click()
+        wait_for(
+            driver,
+            lambda d: "finished an episode" in d.find_element(By.ID, "status").text,
+            "the page to say the oracle comes after the episode",
+        )
+        assert steps(driver) == []  # nothing was played
+
+        driver.find_element(By.ID, "answer").send_keys("7")  # wrong: 2 lions
+        driver.find_element(By.ID, "submit-answer").click()
+        wait_for(
+            driver,
+            lambda d: d.find_element(By.ID, "summary-verdict").get_attribute("data-verdict")
+            == "incorrect",
+            "the wrong answer's verdict",
+        )
+        driver.find_element(By.ID, "watch-oracle").click()
+        wait_for(
+            driver,
+            lambda d: (
+                d.find_element(By.ID, "summary-verdict").get_attribute("data-verdict")
+                == "correct"
+            ),
+            "the oracle's replay of the finished question to end correctly",
+            timeout=30,
+        )
+        assert driver.find_element(By.ID, "episode-question-id").text == "e_lions"
         assert console_errors(driver) == []

@@ -432,6 +432,17 @@ class SQLEnvironment:
         )
 
     @property
+    def finished_episode(self) -> tuple[str, str] | None:
+        """``(episode_id, question_id)`` of the current episode once it is over, else None.
+
+        Cheap (no state is built): the web page's oracle replay asks it of every session.
+        """
+        ep = self._episode
+        if ep is None or not ep.done:
+            return None
+        return ep.episode_id, ep.question.id
+
+    @property
     def question(self) -> Question:
         """The current question record, gold included: for harnesses, never for agents."""
         return self._require_episode().question

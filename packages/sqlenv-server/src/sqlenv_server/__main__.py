@@ -34,6 +34,14 @@ _HELP = {
 }
 
 
+_SWITCHES = {
+    "--ws-compression": "compress WebSocket messages (permessage-deflate; env SQLENV_WS_COMPRESSION)",
+    "--web-oracle": "serve the oracle's plan (the gold SQL and answer) at /web/api/oracle/<id> "
+    "for every question, e.g. for judges' replays; off, only for a question the page has "
+    "finished (env SQLENV_WEB_ORACLE)",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sqlenv-server",
@@ -44,13 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sqlenv-server {__version__}")
     for name, (flag, variables) in ENV_VARS.items():
         dest = name
-        if flag == "--ws-compression":
+        if flag in _SWITCHES:
             parser.add_argument(
-                flag,
-                dest=dest,
-                action="store_const",
-                const="1",
-                help="compress WebSocket messages (permessage-deflate; env SQLENV_WS_COMPRESSION)",
+                flag, dest=dest, action="store_const", const="1", help=_SWITCHES[flag]
             )
             continue
         key = flag[2:].replace("-", "_")

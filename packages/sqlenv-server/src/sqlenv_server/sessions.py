@@ -250,6 +250,13 @@ class SessionManager:
         session.touch()
         return session.env.reset(**kwargs)
 
+    def finished(self, episode_id: str, question_id: str) -> bool:
+        """Whether a live session has finished an episode ``episode_id`` of ``question_id``
+        (the web page's oracle replay, once the page's own episode is over)."""
+        return any(
+            s.env.finished_episode == (episode_id, question_id) for s in self._sessions.values()
+        )
+
     def stats(self) -> dict[str, Any]:
         """Counters for ``GET /stats``: sessions by kind, busy ones, threads, deferrals."""
         by_kind = {"ws": 0, "http": 0, "mcp": 0}

@@ -18,6 +18,7 @@ status 2).
 | slow-query threads | ``--query-threads`` | ``SQLENV_QUERY_THREADS`` | 8 |
 | largest message (bytes) | ``--max-message-bytes`` | ``SQLENV_MAX_MESSAGE_BYTES`` | 1 MiB |
 | WebSocket compression | ``--ws-compression`` | ``SQLENV_WS_COMPRESSION`` | off |
+| oracle plan for any question | ``--web-oracle`` | ``SQLENV_WEB_ORACLE`` | off |
 | log level | ``--log-level`` | ``SQLENV_LOG_LEVEL`` | ``info`` |
 """
 
@@ -47,6 +48,8 @@ class ServerSettings:
     ``inline_budget_ms`` is how long a QUERY may run on the event loop before it is
     interrupted and re-run in a worker thread with the full ``query_timeout_s``
     deadline; 0 sends every QUERY to a thread.
+    ``web_oracle`` opens ``/web/api/oracle/<id>`` (the gold plan) for every question;
+    off, it answers only for a question whose episode the asking page has finished.
     """
 
     host: str = "127.0.0.1"
@@ -60,6 +63,7 @@ class ServerSettings:
     query_threads: int = 8
     max_message_bytes: int = 1 << 20
     ws_compression: bool = False
+    web_oracle: bool = False
     log_level: str = "info"
     graceful_timeout_s: float = 3.0
 
@@ -130,6 +134,7 @@ ENV_VARS: dict[str, tuple[str, tuple[str, ...]]] = {
     "query_threads": ("--query-threads", ("SQLENV_QUERY_THREADS",)),
     "max_message_bytes": ("--max-message-bytes", ("SQLENV_MAX_MESSAGE_BYTES",)),
     "ws_compression": ("--ws-compression", ("SQLENV_WS_COMPRESSION",)),
+    "web_oracle": ("--web-oracle", ("SQLENV_WEB_ORACLE",)),
     "log_level": ("--log-level", ("SQLENV_LOG_LEVEL",)),
     "graceful_timeout_s": ("--graceful-timeout", ("SQLENV_GRACEFUL_TIMEOUT_S",)),
 }
@@ -215,6 +220,7 @@ _HINTS = {
     "graceful_timeout_s": "must be a positive number of seconds",
     "inline_budget_ms": "must be a number of milliseconds, 0 or more",
     "ws_compression": "must be one of 1, true, yes, on, 0, false, no, off",
+    "web_oracle": "must be one of 1, true, yes, on, 0, false, no, off",
     "log_level": f"must be one of {', '.join(LOG_LEVELS)}",
     "host": "must not be empty",
     "data_dir": "must be a directory path",

@@ -1,7 +1,14 @@
-"""The web page for people: static files at ``/web/`` and the two JSON endpoints it reads.
+"""The web page for people: static files at ``/web/`` and the JSON endpoints it reads.
 
-The page plays over the ``/ws`` WebSocket like any agent; these endpoints only list
-questions (without their gold answers) and give the oracle's plan for the replay.
+The page plays over the ``/ws`` WebSocket like any agent; these endpoints list
+questions (without their gold answers), say how the server is set up, and give the
+oracle's plan for the replay.
+
+The plan is the gold (the gold SQL and the answer), and this port also serves agents,
+so it is given only (a) for a question whose episode has just finished in a live
+session, named by that episode's id (the page reads it from the state frame, which
+holds the gold by then anyway), or (b) for any question when the server runs with
+``--web-oracle`` / ``SQLENV_WEB_ORACLE=1`` (judges' replays; docs/security.md).
 """
 
 from __future__ import annotations
@@ -44,6 +51,18 @@ class OracleAction(BaseModel):
     argument: str
 
 
+class WebSettings(BaseModel):
+    oracle_open: bool
+    budget: int
+
+
+ORACLE_CLOSED = (
+    "the oracle's plan holds the gold answer, so it is given only for a question whose "
+    "episode you have finished (send ?episode_id=<that episode>), or when the server runs "
+    "with SQLENV_WEB_ORACLE=1 (--web-oracle)"
+)
+
+
 @router.get("/", include_in_schema=False)
 async def root() -> RedirectResponse:
     return RedirectResponse("/web/", status_code=307)
@@ -79,25 +98,50 @@ async def questions(
     except UnknownQuestionError:
         found = ()
     page = [
-        {"id": q.id, "question": q.question, "db_id": q.db_id, "difficulty": q.difficulty,
-         "split": q.split}
+        {
+            "id": q.id,
+            "question": q.question,
+            "db_id": q.db_id,
+            "difficulty": q.difficulty,
+            "split": q.split,
+        }
         for q in found[offset : offset + limit]
     ]
     return JSONResponse({"questions": page, "total": len(found), "db_ids": _db_ids(dataset, split)})
+
+
+@router.get("/web/api/settings", response_model=WebSettings, tags=["web"])
+async def web_settings(manager: ManagerDep) -> JSONResponse:
+    """What the page needs to know of the server: whether the oracle is open, the budget."""
+    settings = manager.settings
+    return JSONResponse({"oracle_open": settings.web_oracle, "budget": settings.budget})
 
 
 @router.get(
     "/web/api/oracle/{question_id}",
     response_model=list[OracleAction],
     tags=["web"],
-    responses={404: {"description": "unknown question id"}},
+    responses={
+        403: {"description": "the oracle is closed for this question (see episode_id)"},
+        404: {"description": "unknown question id"},
+    },
 )
-async def oracle(manager: ManagerDep, question_id: str) -> JSONResponse:
+async def oracle(
+    manager: ManagerDep,
+    question_id: str,
+    episode_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> JSONResponse:
     """The oracle's actions: DESCRIBE the gold query's tables, QUERY the gold SQL, ANSWER.
 
-    Like ``sqlenv_core.policies.OraclePolicy``, it describes at most ``budget - 2``
-    tables so the QUERY and the ANSWER always fit in the budget.
+    Given for a question whose episode ``episode_id`` is over in a live session, or for
+    every question when the server runs with ``SQLENV_WEB_ORACLE=1``. Like
+    ``sqlenv_core.policies.OraclePolicy``, it describes at most ``budget - 2`` tables so
+    the QUERY and the ANSWER always fit in the budget.
     """
+    if not manager.settings.web_oracle and not (
+        episode_id and manager.finished(episode_id, question_id)
+    ):
+        return JSONResponse({"detail": ORACLE_CLOSED}, status_code=403)
     try:
         q = manager.dataset.get(question_id)
     except UnknownQuestionError as exc:

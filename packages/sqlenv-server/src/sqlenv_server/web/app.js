@@ -1,9 +1,12 @@
 // SQLEnv web page: plain JavaScript, no build step, no external URLs.
 //
 // It talks to the server over the OpenEnv WebSocket at ws(s)://<host>/ws (one episode per
-// socket: the server creates a session when the socket opens), and reads two JSON
-// endpoints next to the page: api/questions and api/oracle/<id>. Every URL is relative
+// socket: the server creates a session when the socket opens), and reads JSON endpoints
+// next to the page: api/settings, api/questions and api/oracle/<id>. Every URL is relative
 // to the page, so it also works behind a proxy that serves the page under a base path.
+// The oracle's plan holds the gold answer: the server gives it for a question whose
+// episode this page has finished (?episode_id=), or for any question when it runs with
+// SQLENV_WEB_ORACLE=1 (api/settings says which).
 "use strict";
 
 (() => {
@@ -200,6 +203,8 @@
     busy: false,
     replay: null, // {cancelled: bool} while the oracle plays
     questions: [], // last api/questions listing
+    oracleOpen: false, // api/settings: the server replays any question
+    finished: null, // {questionId, episodeId} of the last episode this page finished
   };
 
   function setStatus(text, kind = "ok") {
@@ -381,6 +386,9 @@
     let info = null;
     try {
       info = expect(await app.conn.request({ type: "state" }), "state");
+      if (info && info.question_id && info.episode_id) {
+        app.finished = { questionId: info.question_id, episodeId: info.episode_id };
+      }
     } catch (err) {
       reportFailure(err, "Could not read the episode summary");
     }
@@ -617,6 +625,15 @@
     }
     let qid = $("question-id").value.trim();
     if (!qid && app.episode) qid = app.episode.questionId || "";
+    const finished = app.finished && app.finished.questionId === qid ? app.finished : null;
+    if (!app.oracleOpen && !finished) {
+      setStatus(
+        `The oracle replays a question once you have finished an episode of it${qid ? ` (${qid})` : ""}: ` +
+          "its plan holds the gold answer. (A server started with SQLENV_WEB_ORACLE=1 replays any question.)",
+        "warn",
+      );
+      return;
+    }
     const replay = { cancelled: false };
     app.replay = replay;
     refreshControls();
@@ -627,7 +644,8 @@
         if (!qid) throw new ServerError("the server did not say which question this is");
       }
       setStatus(`Fetching the oracle's plan for ${qid}…`, "busy");
-      const response = await fetch(apiUrl(`api/oracle/${encodeURIComponent(qid)}`), {
+      const query = finished ? `?episode_id=${encodeURIComponent(finished.episodeId)}` : "";
+      const response = await fetch(apiUrl(`api/oracle/${encodeURIComponent(qid)}${query}`), {
         headers: { Accept: "application/json" },
       });
       if (!response.ok) throw new ServerError(`the oracle is not available for ${qid} (HTTP ${response.status}${await responseDetail(response)})`);
@@ -774,10 +792,20 @@
     });
   }
 
+  async function loadSettings() {
+    try {
+      const response = await fetch(apiUrl("api/settings"), { headers: { Accept: "application/json" } });
+      if (response.ok) app.oracleOpen = Boolean((await response.json()).oracle_open);
+    } catch {
+      // an older server: the oracle answers for itself
+    }
+  }
+
   async function init() {
     app.conn = new Connection(WS_URL, (message) => setStatus(message, "disconnected"));
     wire();
     refreshControls();
+    loadSettings();
     loadQuestions();
     const wanted = new URLSearchParams(location.search).get("q");
     if (wanted) {
