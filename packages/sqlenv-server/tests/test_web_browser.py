@@ -304,16 +304,17 @@ def test_the_oracle_replays_only_a_finished_question_by_default(
         driver.find_element(By.ID, "submit-answer").click()
         wait_for(
             driver,
-            lambda d: d.find_element(By.ID, "summary-verdict").get_attribute("data-verdict")
-            == "incorrect",
+            lambda d: (
+                d.find_element(By.ID, "summary-verdict").get_attribute("data-verdict")
+                == "incorrect"
+            ),
             "the wrong answer's verdict",
         )
         driver.find_element(By.ID, "watch-oracle").click()
         wait_for(
             driver,
             lambda d: (
-                d.find_element(By.ID, "summary-verdict").get_attribute("data-verdict")
-                == "correct"
+                d.find_element(By.ID, "summary-verdict").get_attribute("data-verdict") == "correct"
             ),
             "the oracle's replay of the finished question to end correctly",
             timeout=30,
