@@ -8,8 +8,10 @@ following Spider's execution match:
 * rows are a multiset (duplicates count); their order matters only when the gold SQL
   has a top-level ORDER BY;
 * columns may be permuted, with one permutation for all rows;
-* numbers compare by value: integers exactly, floats within 1e-6 relative tolerance or
-  to the precision the answer wrote (at least two decimals, half a unit either way);
+* numbers compare by value: integers exactly; floats to the float noise of a computed
+  value (1e-12 relative: another summation order or an equivalent query), or to the
+  precision the answer wrote (at least two decimals, half a unit either way). Never a
+  loose band: 1e-6 accepted 54930145.9 for 54930138.9;
 * strings compare trimmed and case-folded; NULL equals ``null``/``none``/an empty cell.
 
 The earlier SQLEnv checker compared sets of truncated values with a 1% tolerance,
@@ -40,8 +42,13 @@ __all__ = [
     "parse_answer",
 ]
 
-REL_TOL = 1e-6
-ABS_TOL = 1e-9
+REL_TOL = 1e-12
+"""Float noise: about 4,500 units in the last place, the rounding error of summing
+thousands of floats in another order (a naive sum of n values errs by at most about
+n * 1.1e-16 relative), so an equivalent query's float matches the gold's. Anything
+wider accepts wrong numbers (1e-6 took 54930145.9 for a gold of 54930138.9)."""
+ABS_TOL = 1e-12
+"""Noise around zero, where relative error means nothing (a difference that cancels)."""
 MAX_PERMUTED_COLUMNS = 6
 """Column permutations are tried up to this width; wider results must keep gold order."""
 _MAX_MATCHING = 400
