@@ -20,6 +20,8 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlenv_core.schemas import EpisodeState, SQLObservation
 
+from . import jsonsafe
+
 __all__ = [
     "EXECUTION_ERROR",
     "INVALID_JSON",
@@ -126,7 +128,7 @@ def state_frame(state: EpisodeState) -> str:
 def error_frame(code: str, message: str, **extra: Any) -> str:
     """``{"type":"error","data":{"message":...,"code":...,...extra}}``."""
     data = {"message": message, "code": code, **extra}
-    return json.dumps({"type": "error", "data": data}, default=str)
+    return jsonsafe.dumps({"type": "error", "data": data})  # never a bare NaN
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:

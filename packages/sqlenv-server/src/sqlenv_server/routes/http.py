@@ -21,6 +21,7 @@ from sqlenv_core.schemas import EpisodeState, SQLAction, SQLObservation
 
 from .. import __version__
 from ..deps import ManagerDep
+from ..jsonsafe import FiniteJSONRoute
 from ..sessions import CapacityError, Session, SessionManager
 from ..wire import ResetRequest, StepRequest, http_envelope, validation_errors
 
@@ -28,7 +29,7 @@ __all__ = ["SESSION_HEADER", "router"]
 
 SESSION_HEADER = "X-SQLEnv-Session"
 
-router = APIRouter()
+router = APIRouter(route_class=FiniteJSONRoute)  # NaN or 1e400 in a body: 422
 
 DESCRIPTION = (
     "Text-to-SQL exploration over real Spider SQLite databases. The agent gets a question "

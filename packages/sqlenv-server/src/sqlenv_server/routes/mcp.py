@@ -35,7 +35,6 @@ episode) are tool results with ``isError: true``, which MCP hands to the model t
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -54,7 +53,7 @@ from sqlenv_core.prompting import (
 from sqlenv_core.prompting import TOOLS as PROMPT_TOOLS
 from sqlenv_core.schemas import SQLAction, SQLObservation
 
-from .. import __version__
+from .. import __version__, jsonsafe
 from ..sessions import CapacityError, Session, SessionManager
 from ..wire import validation_errors
 
@@ -345,7 +344,7 @@ async def mcp_endpoint(
         error = {"code": INVALID_REQUEST, "message": f"Request too large: over {limit:,} bytes"}
         return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error})
     try:
-        payload = json.loads(body)
+        payload = jsonsafe.loads(body)  # NaN, Infinity, 1e400: a parse error saying so
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         error = {"code": PARSE_ERROR, "message": f"Parse error: {exc}"}
         return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error})

@@ -35,7 +35,6 @@ MCP clients do this) instead of opening a new one; leaving does not close it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -44,6 +43,7 @@ from pydantic import ValidationError
 from sqlenv_core.errors import DataError, ResetNeeded, UnknownQuestionError
 from sqlenv_core.schemas import SQLAction
 
+from .. import jsonsafe
 from ..sessions import CapacityError, Session, SessionManager
 from ..wire import (
     CAPACITY_REACHED,
@@ -224,7 +224,7 @@ class _Connection:
                 errors=[{"type": "too_large", "loc": [], "msg": msg}],
             )
         try:
-            message = json.loads(text)
+            message = jsonsafe.loads(text)  # NaN, Infinity, 1e400: INVALID_JSON saying so
         except ValueError as exc:
             return error_frame(INVALID_JSON, f"Invalid JSON: {exc}")
         except RecursionError:  # "[[[[...": Python's parser recurses once per level
@@ -331,7 +331,7 @@ class _Connection:
 
     async def _mcp(self, data: Any) -> str:
         response = await mcp.dispatch(self.manager, data, bound=self.session)
-        return json.dumps({"type": "mcp", "data": response})
+        return jsonsafe.dumps({"type": "mcp", "data": response})
 
 
 def _data_error(exc: DataError, session: Session) -> str:
