@@ -31,6 +31,11 @@ _HELP = {
     "max_message_bytes": "largest WebSocket or MCP message accepted (default 1048576)",
     "log_level": "critical, error, warning, info, debug or trace (default info)",
     "graceful_timeout": "seconds to let connections finish at shutdown (default 3)",
+    "allowed_origins": "comma-separated origins (https://example.org, or *) whose pages may "
+    "call this server from a browser besides its own page (default: none)",
+    "allowed_hosts": "comma-separated Host names a browser may use to reach this server "
+    "(example.org, *.example.org, *; default: localhost, 127.0.0.1 and ::1 when bound to "
+    "loopback, any otherwise)",
 }
 
 

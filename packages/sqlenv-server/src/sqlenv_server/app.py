@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlenv_core.dataset import Dataset, load_dataset
 
+from .origin import OriginGuard
 from .routes import http, mcp, web, ws
 from .sessions import SessionManager
 from .settings import ServerSettings, resolve_settings
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(mcp.router)
     app.include_router(web.router)
     app.mount("/web", StaticFiles(directory=web.WEB_DIR, html=True), name="web")
+    app.add_middleware(OriginGuard)  # browsers: same origin (or allowed ones), known Host
     return app
 
 

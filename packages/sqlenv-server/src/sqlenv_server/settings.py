@@ -19,6 +19,8 @@ status 2).
 | largest message (bytes) | ``--max-message-bytes`` | ``SQLENV_MAX_MESSAGE_BYTES`` | 1 MiB |
 | WebSocket compression | ``--ws-compression`` | ``SQLENV_WS_COMPRESSION`` | off |
 | oracle plan for any question | ``--web-oracle`` | ``SQLENV_WEB_ORACLE`` | off |
+| other origins browsers may call from | ``--allowed-origins`` | ``SQLENV_ALLOWED_ORIGINS`` | none (same origin only) |
+| Host names browsers may use | ``--allowed-hosts`` | ``SQLENV_ALLOWED_HOSTS`` | loopback names when bound to loopback, else any |
 | log level | ``--log-level`` | ``SQLENV_LOG_LEVEL`` | ``info`` |
 """
 
@@ -50,6 +52,11 @@ class ServerSettings:
     deadline; 0 sends every QUERY to a thread.
     ``web_oracle`` opens ``/web/api/oracle/<id>`` (the gold plan) for every question;
     off, it answers only for a question whose episode the asking page has finished.
+    ``allowed_origins`` and ``allowed_hosts`` guard browser requests (see ``origin.py``):
+    origins (``https://example.org``, ``*``) whose pages may call this server besides its
+    own, and the Host names a browser may reach it by (``example.org``, ``*.example.org``,
+    ``*``); an empty ``allowed_hosts`` means the loopback names when ``host`` is a
+    loopback address and any name otherwise.
     """
 
     host: str = "127.0.0.1"
@@ -64,6 +71,8 @@ class ServerSettings:
     max_message_bytes: int = 1 << 20
     ws_compression: bool = False
     web_oracle: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
     log_level: str = "info"
     graceful_timeout_s: float = 3.0
 
@@ -107,6 +116,26 @@ def _non_negative_float(value: Any) -> str | None:
     return None
 
 
+def _origin_list(value: Any) -> str | None:
+    if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+        return "must be a tuple of origins"
+    for origin in value:
+        if origin != "*" and not (
+            origin.startswith(("http://", "https://")) and "/" not in origin.split("://", 1)[1]
+        ):
+            return f"must hold origins such as https://example.org (scheme and host, no path), not {origin!r}"
+    return None
+
+
+def _host_list(value: Any) -> str | None:
+    if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+        return "must be a tuple of host names"
+    for host in value:
+        if not host or "/" in host or "://" in host:
+            return f"must hold host names such as example.org or *.example.org, not {host!r}"
+    return None
+
+
 _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "port": _positive_int(65535),
     "max_sessions": _positive_int(),
@@ -119,6 +148,8 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "log_level": lambda v: None if v in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}",
     "graceful_timeout_s": _positive_float,
     "host": lambda v: None if isinstance(v, str) and v.strip() else "must not be empty",
+    "allowed_origins": lambda v: _origin_list(v),
+    "allowed_hosts": lambda v: _host_list(v),
 }
 
 # setting -> (flag, environment variables); the first variable that is set wins.
@@ -135,6 +166,8 @@ ENV_VARS: dict[str, tuple[str, tuple[str, ...]]] = {
     "max_message_bytes": ("--max-message-bytes", ("SQLENV_MAX_MESSAGE_BYTES",)),
     "ws_compression": ("--ws-compression", ("SQLENV_WS_COMPRESSION",)),
     "web_oracle": ("--web-oracle", ("SQLENV_WEB_ORACLE",)),
+    "allowed_origins": ("--allowed-origins", ("SQLENV_ALLOWED_ORIGINS",)),
+    "allowed_hosts": ("--allowed-hosts", ("SQLENV_ALLOWED_HOSTS",)),
     "log_level": ("--log-level", ("SQLENV_LOG_LEVEL",)),
     "graceful_timeout_s": ("--graceful-timeout", ("SQLENV_GRACEFUL_TIMEOUT_S",)),
 }
@@ -163,6 +196,8 @@ def _parse(name: str, text: str) -> Any:
         if lowered in _FALSE:
             return False
         raise ValueError
+    if kind == "tuple[str, ...]":
+        return tuple(part.strip() for part in text.split(",") if part.strip())
     if kind == "Path | None":
         return Path(text) if text else None
     if name == "log_level":
@@ -221,6 +256,8 @@ _HINTS = {
     "inline_budget_ms": "must be a number of milliseconds, 0 or more",
     "ws_compression": "must be one of 1, true, yes, on, 0, false, no, off",
     "web_oracle": "must be one of 1, true, yes, on, 0, false, no, off",
+    "allowed_origins": "must be a comma-separated list of origins such as https://example.org, or *",
+    "allowed_hosts": "must be a comma-separated list of host names such as example.org, *.example.org or *",
     "log_level": f"must be one of {', '.join(LOG_LEVELS)}",
     "host": "must not be empty",
     "data_dir": "must be a directory path",
