@@ -28,6 +28,7 @@ REJECTION_PREFIXES = (
     "empty query",
     "the query is not valid Unicode",
     "the argument is not valid Unicode",
+    "the schema is hidden",
 )
 
 BIG_TABLES = {
@@ -117,7 +118,7 @@ CORPUS: tuple[Hostile, ...] = (
     Hostile("readfile", "SELECT readfile('/etc/passwd')", "file read (not even defined)", "error"),
     Hostile("writefile", "SELECT writefile('{path}.x', 'y')", "file write (not even defined)", "error"),
     Hostile("fts3-tokenizer", "SELECT fts3_tokenizer('simple')", "pointer leak", "rejected"),
-    Hostile("sqlite-master", "SELECT * FROM sqlite_master", "schema read (allowed)", "bounded-result"),
+    Hostile("sqlite-master", "SELECT * FROM sqlite_master", "schema read (the schema is hidden)", "rejected"),
     # ------------------------------------------------------------ runaway recursion
     Hostile("recursive-count", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", "never-ending recursive CTE", "timeout"),
     Hostile("recursive-rows", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c", "endless rows", "bounded-result"),

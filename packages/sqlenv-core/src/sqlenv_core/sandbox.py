@@ -206,6 +206,15 @@ SQLite checks its deadline only on loop jumps, so a long straight run of expensi
 expressions (a thousand LIKEs on one row) is uninterruptible; this bounds the run.
 Spider's largest gold query compiles to 128 instructions."""
 _INTERNAL_PRAGMAS: Final = frozenset({"table_info", "foreign_key_list"})
+_READ: Final = sqlite3.SQLITE_READ
+SCHEMA_HIDDEN: Final = (
+    "the schema is hidden: {what} cannot be queried; use DESCRIBE table to see a table's "
+    "columns (one step per table)"
+)
+"""Why agent SQL may not read SQLite's own tables (``sqlite_master``, ``sqlite_schema``,
+``sqlite_stat1``, ...) or call the PRAGMA functions (``pragma_table_info``): one query
+would show every table's columns, which DESCRIBE shows one table per step. The hidden
+schema is what the task measures (docs/security.md)."""
 
 # Authorizer action codes share integers with result codes, so name them explicitly.
 _ACTION_NAMES: Final[dict[int, str]] = {
@@ -249,7 +258,11 @@ def _make_authorizer(state: _State) -> Any:
     def authorize(
         action: int, arg1: str | None, arg2: str | None, db: str | None, source: str | None
     ) -> int:
+        own_table = arg1 is not None and arg1[:7].lower() == "sqlite_" and not state.internal
         if action in _ALLOWED_ACTIONS:
+            if own_table and action == _READ:
+                state.denied = SCHEMA_HIDDEN.format(what=arg1)
+                return _DENY
             return _OK
         if action == _FUNCTION:
             if arg2 is not None and arg2.lower() in _DENIED_FUNCTIONS:
@@ -257,8 +270,19 @@ def _make_authorizer(state: _State) -> Any:
                 state.denied = f"the function {arg2}() is not allowed{hint}"
                 return _DENY
             return _OK
-        if action == _PRAGMA and state.internal and arg1 in _INTERNAL_PRAGMAS:
-            return _OK
+        if action == _PRAGMA:
+            if state.internal and arg1 in _INTERNAL_PRAGMAS:
+                return _OK
+            state.denied = SCHEMA_HIDDEN.format(what=f"pragma_{arg1}() (PRAGMA {arg1})")
+            return _DENY
+        if own_table:
+            # Preparing a PRAGMA function (pragma_table_info(...)) first asks to UPDATE
+            # sqlite_master (its eponymous table); SQL that writes sqlite_master never gets
+            # here, sqlglot refuses it. Used to read "got UPDATE".
+            state.denied = SCHEMA_HIDDEN.format(
+                what="a PRAGMA function such as pragma_table_info()"
+            )
+            return _DENY
         name = _ACTION_NAMES.get(action, f"operation {action}")
         state.denied = f"only a single read-only SELECT is allowed; got {name}"
         return _DENY
@@ -468,10 +492,14 @@ class Sandbox:
                 conn.create_function(name, nargs, function, deterministic=True)
             conn.set_authorizer(_make_authorizer(self._state))
             conn.set_progress_handler(_make_progress_handler(self._state), cfg.progress_interval)
-            names = conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-                " AND substr(name, 1, 7) <> 'sqlite_' ORDER BY rowid"
-            ).fetchall()
+            self._state.internal = True  # the sandbox's own read of sqlite_master
+            try:
+                names = conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    " AND substr(name, 1, 7) <> 'sqlite_' ORDER BY rowid"
+                ).fetchall()
+            finally:
+                self._state.internal = False
         except sqlite3.Error as error:
             conn.close()
             self._conn = None
