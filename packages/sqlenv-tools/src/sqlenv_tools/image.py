@@ -336,33 +336,43 @@ class EpisodeResult:
 
 
 def play_episode(base_url: str, *, split: str = "eval", timeout: float = 10.0) -> EpisodeResult:
-    """Over ``/ws``: reset on an eval question, then the oracle's DESCRIBE → QUERY → ANSWER."""
+    """Over ``/ws``: reset on an eval question, then the oracle's DESCRIBE → QUERY → ANSWER.
+
+    The server gives the oracle's plan (the gold) only for a question whose episode has
+    finished in a live session, as the web page does: a first episode on the same socket
+    ends with a wrong answer, and its ``episode_id`` opens the plan.
+    """
     from websockets.sync.client import connect
 
     status, body = http_get(f"{base_url}/web/api/questions?split={split}&limit=1", timeout=timeout)
     if status != 200:
         raise RuntimeError(f"GET /web/api/questions: {status}")
     question_id = json.loads(body)["questions"][0]["id"]
-    status, body = http_get(
-        f"{base_url}/web/api/oracle/{urllib.parse.quote(question_id)}", timeout=timeout
-    )
-    if status != 200:
-        raise RuntimeError(f"GET /web/api/oracle/{question_id}: {status}")
-    actions = json.loads(body)
     ws_url = "ws" + base_url.removeprefix("http") + "/ws"
     with connect(ws_url, open_timeout=timeout, close_timeout=timeout) as ws:
 
-        def send(message: dict[str, Any]) -> dict[str, Any]:
+        def ask(message: dict[str, Any], kind: str = "observation") -> dict[str, Any]:
             ws.send(json.dumps(message))
             reply = json.loads(ws.recv(timeout=timeout))
-            if reply.get("type") != "observation":
+            if reply.get("type") != kind:
                 raise RuntimeError(f"{message['type']}: {reply}")
             return dict(reply["data"])
 
-        send({"type": "reset", "data": {"question_id": question_id}})
+        ask({"type": "reset", "data": {"question_id": question_id}})
+        ask({"type": "step", "data": {"action_type": "ANSWER", "argument": "no idea"}})
+        episode_id = ask({"type": "state"}, "state")["episode_id"]
+        quoted = urllib.parse.quote(question_id)
+        status, body = http_get(
+            f"{base_url}/web/api/oracle/{quoted}?episode_id={urllib.parse.quote(episode_id)}",
+            timeout=timeout,
+        )
+        if status != 200:
+            raise RuntimeError(f"GET /web/api/oracle/{question_id}: {status}")
+        actions = json.loads(body)
+        ask({"type": "reset", "data": {"question_id": question_id}})
         data: dict[str, Any] = {}
         for action in actions:
-            data = send({"type": "step", "data": action})
+            data = ask({"type": "step", "data": action})
         ws.send(json.dumps({"type": "close"}))
     breakdown = data.get("observation", {}).get("reward_breakdown") or {}
     return EpisodeResult(
