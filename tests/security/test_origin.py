@@ -94,3 +94,28 @@ def test_a_server_on_all_interfaces_answers_any_host(make_client: Any) -> None:
     space = {"Host": "sqlenv-sql-env.hf.space", "Origin": "https://sqlenv-sql-env.hf.space"}
     assert post_mcp(client, space).status_code == 200
     assert post_mcp(client, {**space, "Origin": "https://evil.example"}).status_code == 403
+
+
+def test_the_settings_are_read_and_checked() -> None:
+    from sqlenv_server.settings import SettingsError, resolve_settings
+
+    settings = resolve_settings(
+        environ={
+            "SQLENV_ALLOWED_ORIGINS": "https://a.example, https://b.example:8443",
+            "SQLENV_ALLOWED_HOSTS": "*.hf.space,localhost",
+            "SQLENV_WEB_ORACLE": "1",
+        }
+    )
+    assert settings.allowed_origins == ("https://a.example", "https://b.example:8443")
+    assert settings.allowed_hosts == ("*.hf.space", "localhost")
+    assert settings.web_oracle is True
+    for variable, value in (
+        ("SQLENV_ALLOWED_ORIGINS", "evil.example"),  # no scheme
+        ("SQLENV_ALLOWED_ORIGINS", "https://a.example/path"),
+        ("SQLENV_ALLOWED_HOSTS", "https://a.example"),
+        ("SQLENV_WEB_ORACLE", "maybe"),
+    ):
+        with pytest.raises(SettingsError, match=variable):
+            resolve_settings(environ={variable: value})
+    flags = resolve_settings({"allowed_hosts": "example.org", "web_oracle": "1"}, environ={})
+    assert flags.allowed_hosts == ("example.org",) and flags.web_oracle is True
