@@ -111,30 +111,44 @@ def _origin_allowed(origin: str, settings: ServerSettings) -> bool:
     return bool(space) and origin.rstrip("/") == f"https://{space}"
 
 
-def refusal(scope: Scope, settings: ServerSettings) -> str | None:
-    """Why this request must be refused (None when it may pass)."""
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _verdict(
+    headers: dict[str, str], scheme: str, settings: ServerSettings
+) -> tuple[str | None, bool]:
+    """(why to refuse or None, whether an allowed request comes from another origin)."""
     origin = headers.get("origin")
     if origin is None and "sec-fetch-site" not in headers:
-        return None  # not a browser
+        return None, False  # not a browser
     host = headers.get("host", "")
-    patterns = allowed_hosts(settings)
-    if not _host_allowed(host, patterns):
+    if not _host_allowed(host, allowed_hosts(settings)):
         return (
             f"Host {host!r} is not one this server answers browsers on (a page may have "
             "pointed its own name at this address); allow it with SQLENV_ALLOWED_HOSTS "
             "(--allowed-hosts)"
-        )
+        ), False
     if origin is None:
-        return None
-    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+        return None, False
     own = [host, headers.get("x-forwarded-host", "").split(",")[0]]
-    if _same_origin(origin, own, scheme) or _origin_allowed(origin, settings):
-        return None
+    if _same_origin(origin, own, scheme):
+        return None, False
+    if _origin_allowed(origin, settings):
+        return None, True
     return (
         f"cross-origin request from {origin!r} refused: a page of another site may not use "
         "this server; allow its origin with SQLENV_ALLOWED_ORIGINS (--allowed-origins)"
-    )
+    ), False
+
+
+def _scheme(scope: Scope) -> str:
+    return "https" if scope.get("scheme") in ("https", "wss") else "http"
+
+
+def refusal(scope: Scope, settings: ServerSettings) -> str | None:
+    """Why this request must be refused (None when it may pass)."""
+    return _verdict(_headers(scope), _scheme(scope), settings)[0]
 
 
 class OriginGuard:
@@ -158,28 +172,30 @@ class OriginGuard:
             await self.app(scope, receive, send)
             return
         settings: ServerSettings = manager.settings
-        reason = refusal(scope, settings)
+        headers = _headers(scope)
+        reason, cross_origin = _verdict(headers, _scheme(scope), settings)
         if reason is not None:
             if kind == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": reason[:120]})
             else:
                 await _forbid(send, reason)
             return
-        origin = _header(scope, b"origin")
-        if kind == "http" and origin is not None and not _same_origin_scope(scope, origin):
-            await self._cors(scope, receive, send, origin)
+        if cross_origin and kind == "http":
+            await self._cors(scope, receive, send, headers)
             return
         await self.app(scope, receive, send)
 
-    async def _cors(self, scope: Scope, receive: Receive, send: Send, origin: str) -> None:
+    async def _cors(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
+    ) -> None:
         """An allowed cross-origin request: answer preflights, add the CORS headers."""
         cors = [
-            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-origin", headers["origin"].encode("latin-1")),
             (b"access-control-expose-headers", _EXPOSED.encode()),
             (b"vary", b"Origin"),
         ]
-        if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
-            asked = _header(scope, b"access-control-request-headers") or ""
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            asked = headers.get("access-control-request-headers", "")
             await send(
                 {
                     "type": "http.response.start",
@@ -201,20 +217,6 @@ class OriginGuard:
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
-def _same_origin_scope(scope: Scope, origin: str) -> bool:
-    host = _header(scope, b"host") or ""
-    forwarded = (_header(scope, b"x-forwarded-host") or "").split(",")[0]
-    scheme = "https" if scope.get("scheme") == "https" else "http"
-    return _same_origin(origin, [host, forwarded], scheme)
 
 
 async def _forbid(send: Send, reason: str) -> None:
