@@ -103,10 +103,9 @@ def _tool_list() -> list[dict[str, Any]]:
 _TOOL_LIST = _tool_list()
 TOOLS: tuple[str, ...] = TOOL_NAMES
 
-NO_EPISODE = (
-    "no episode yet: the harness starts one (a reset over /ws?session_id=<this session> "
-    "or POST /reset); the tools only act in it"
-)
+NO_EPISODE = "no episode is running: the harness starts each episode, and the tools act in it"
+"""What an agent reads when it calls a tool before the harness has reset (the harness's
+ways to do so are in the module docstring, not in text the policy reads)."""
 
 
 def _tool_result(obs: SQLObservation, name: str) -> dict[str, Any]:
