@@ -8,6 +8,12 @@ pass as before.
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,3 +125,48 @@ def test_the_settings_are_read_and_checked() -> None:
             resolve_settings(environ={variable: value})
     flags = resolve_settings({"allowed_hosts": "example.org", "web_oracle": "1"}, environ={})
     assert flags.allowed_hosts == ("example.org",) and flags.web_oracle is True
+
+
+def test_the_space_origin_is_allowed_when_the_proxy_renames_the_host(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPACE_HOST", "sqlenv-sql-env.hf.space")
+    client = make_client(host="0.0.0.0")
+    proxied = {"Host": "10.0.0.7:8000", "Origin": "https://sqlenv-sql-env.hf.space"}
+    assert post_mcp(client, proxied).status_code == 200
+    assert post_mcp(client, {**proxied, "Origin": "https://other.hf.space"}).status_code == 403
+
+
+def test_a_real_server_refuses_the_handshake(data_dir: Path) -> None:
+    """Through uvicorn: a refused WebSocket never opens (HTTP 403 at the handshake)."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "sqlenv_server", "--port", str(port),
+               "--data-dir", str(data_dir), "--log-level", "warning"]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"ws://127.0.0.1:{port}/ws"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with connect(url, open_timeout=2) as ws:  # a program: no Origin
+                    ws.send('{"type": "state"}')
+                    assert json.loads(ws.recv(timeout=5))["type"] == "state"
+                break
+            except (OSError, InvalidStatus):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, additional_headers={"Origin": "https://evil.example"}, open_timeout=5)
+        assert refused.value.response.status_code == 403
+        with connect(url, additional_headers={"Origin": f"http://127.0.0.1:{port}"}) as ws:
+            ws.send('{"type": "state"}')
+            assert json.loads(ws.recv(timeout=5))["type"] == "state"
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
