@@ -30,6 +30,14 @@ class SandboxConfig(BaseModel):
         " uninterruptible built-in call (trim, instr, LIKE) can run (docs/reliability.md)",
     )
     max_sql_chars: int = Field(default=100_000, ge=16, description="longest SQL text accepted")
+    max_sqlite_heap_bytes: int = Field(
+        default=256 << 20,
+        ge=8 << 20,
+        description="SQLite's memory in the whole process: page caches, sorters and other"
+        " temporary storage, which is kept in memory (not in files) so that this bounds it;"
+        " a query that needs more fails with a clear error. One limit per process: the"
+        " last sandbox opened sets it",
+    )
     progress_interval: int = Field(
         default=20_000,
         ge=1,

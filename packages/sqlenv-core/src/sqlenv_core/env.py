@@ -13,10 +13,8 @@ import random
 import re
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import chain
 from typing import Any, Final, TypeVar
 
@@ -26,6 +24,7 @@ from .checker import check_answer
 from .config import EnvConfig
 from .dataset import Dataset, Question, load_dataset
 from .errors import QueryTimeoutError, ResetNeeded, SandboxError, StepDeferred
+from .memo import ByteBoundedMemo, rows_nbytes, text_nbytes
 from .pool import SandboxPool
 from .render import render_rows, schema_line
 from .reward import RewardTracker
@@ -492,15 +491,27 @@ def _encodable(text: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=4096)
+QUERY_KEY_MEMO_BYTES: Final = 8 << 20
+QUERY_KEY_MEMO_ENTRY_BYTES: Final = 16 << 10
+_query_keys: ByteBoundedMemo[str, tuple[tuple[ActionType, str], str]] = ByteBoundedMemo(
+    QUERY_KEY_MEMO_BYTES, QUERY_KEY_MEMO_ENTRY_BYTES
+)
+
+
 def _query_key(sql: str) -> tuple[tuple[ActionType, str], str]:
     """The repeat key of a QUERY and the start of its history line, once per SQL text.
 
     The key holds the SQL with runs of whitespace folded and a trailing ``;`` dropped,
-    so that reformatting a query does not make it new.
+    so that reformatting a query does not make it new. Remembered per SQL text within a
+    byte budget (SQL may be 100,000 characters long; such texts are not remembered).
     """
+    found = _query_keys.get(sql)
+    if found is not None:
+        return found
     squeezed = _SPACES.sub(" ", sql).strip().rstrip("; ")
-    return (ActionType.QUERY, squeezed), f"QUERY {_clip_squeezed(squeezed)} -> "
+    key = (ActionType.QUERY, squeezed), f"QUERY {_clip_squeezed(squeezed)} -> "
+    _query_keys.put(sql, key, text_nbytes(sql, squeezed, key[1]) + 200)
+    return key
 
 
 def _clip(text: str, limit: int = 80) -> str:
@@ -513,9 +524,12 @@ _MEMO_CELLS: Final = 4096
 """Results up to this many cells get an exact key (a tuple copy, built in C) so that
 their reward and rendering are computed once per distinct result; bigger ones cost
 more to key than the memo saves in the rare case they repeat."""
-_RENDER_MEMO_SIZE: Final = 2048
-_render_memo: OrderedDict[Hashable, str] = OrderedDict()
-_render_lock = threading.Lock()
+RENDER_MEMO_BYTES: Final = 8 << 20
+RENDER_MEMO_ENTRY_BYTES: Final = 64 << 10
+"""A rendering whose key (the rows on display) and text exceed this is not remembered."""
+_render_memo: ByteBoundedMemo[Hashable, str] = ByteBoundedMemo(
+    RENDER_MEMO_BYTES, RENDER_MEMO_ENTRY_BYTES
+)
 
 
 def _rows_key(rows: list[list[Any]]) -> tuple[tuple[Any, ...], ...] | None:
@@ -562,10 +576,9 @@ def _render(
         width=width,
     )
     if key is not None:
-        with _render_lock:
-            _render_memo[key] = text
-            if len(_render_memo) > _RENDER_MEMO_SIZE:
-                _render_memo.popitem(last=False)
+        shown = key[1]  # the key's columns, displayed rows and types; then the text
+        size = rows_nbytes(shown, len(shown)) + text_nbytes(text, *key[0]) + 400
+        _render_memo.put(key, text, size)
     return text
 
 
