@@ -85,6 +85,12 @@ class EnvConfig(BaseModel):
     display_rows: int = Field(default=20, ge=1, description="rows rendered in the text result")
     result_rows: int = Field(default=200, ge=1, description="rows in the structured result table")
     sample_rows: int = Field(default=5, ge=1, description="rows SAMPLE shows")
+    history_rows: int = Field(
+        default=32,
+        ge=1,
+        description="latest actions that observations and the state carry in action_history"
+        " (a reply's size must not grow with the budget, which may be 10,000 steps)",
+    )
     max_cell_chars: int = Field(
         default=200, ge=8, description="characters per cell in the text result"
     )

@@ -13,6 +13,7 @@ import random
 import re
 import threading
 import uuid
+from collections import deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
@@ -70,7 +71,9 @@ class _Episode:
     # table -> its one-line schema for ``schema_info``, rendered once at DESCRIBE
     described: dict[str, str] = field(default_factory=dict)
     schema_info: str = ""  # _schema_info(self), kept up to date at each new DESCRIBE
-    history: list[str] = field(default_factory=list)
+    # the latest actions, as observations show them; the budget may be 10,000 steps, so
+    # only the last ``EnvConfig.history_rows`` are kept (``step_count`` counts them all)
+    history: deque[str] = field(default_factory=deque)
     answer: str | None = None
     correct: bool | None = None
 
@@ -151,6 +154,7 @@ class SQLEnvironment:
             reward=RewardTracker(self.config.reward, question.gold_rows),
             episode_id=episode_id or uuid.uuid4().hex,
             budget=budget or self.config.budget,
+            history=deque(maxlen=self.config.history_rows),
         )
         return self._observe(self._episode, result="", reward=None)
 
@@ -173,6 +177,10 @@ class SQLEnvironment:
         With ``inline_budget_s``, a QUERY that runs longer than that is interrupted
         and ``StepDeferred`` is raised with the episode untouched; the caller then
         repeats the step without the budget (in a worker thread) to get the result.
+        Work the budget cannot interrupt is deferred the same way before it starts: a
+        QUERY over ``INLINE_SQL_CHARS`` (sqlglot parses about a microsecond a character,
+        uninterruptibly) and an ANSWER over ``INLINE_ANSWER_CHARS`` or against a gold
+        result over ``INLINE_GOLD_CELLS`` cells (checking a 940 KB answer took 0.8 s).
         """
         ep = self._episode
         if ep is None:
@@ -192,8 +200,10 @@ class SQLEnvironment:
             # a lone surrogate (JSON "\ud800"): it could not be run, nor echoed in JSON
             return self._rejected(ep, _NOT_UNICODE)
 
-        ep.step_count += 1
         kind = action.action_type
+        if inline_budget_s is not None and _unbounded_inline(kind, argument, ep.question):
+            raise StepDeferred("this step may take longer than the inline budget; run it again")
+        ep.step_count += 1
         if kind is ActionType.ANSWER:
             return self._answer(ep, argument)
         db_id = ep.question.db_id
@@ -580,6 +590,23 @@ def _render(
         size = rows_nbytes(shown, len(shown)) + text_nbytes(text, *key[0]) + 400
         _render_memo.put(key, text, size)
     return text
+
+
+INLINE_SQL_CHARS: Final = 1024
+"""Longer SQL is not checked inline (Spider's longest gold query has 577 characters)."""
+INLINE_ANSWER_CHARS: Final = 1024
+INLINE_GOLD_CELLS: Final = 512
+
+
+def _unbounded_inline(kind: ActionType, argument: str, question: Question) -> bool:
+    """Whether a step's work is too big for an inline budget that cannot interrupt it."""
+    if kind is ActionType.QUERY:
+        return len(argument) > INLINE_SQL_CHARS
+    if kind is ActionType.ANSWER:
+        gold = question.gold_rows
+        cells = len(gold) * len(gold[0]) if gold else 0
+        return len(argument) > INLINE_ANSWER_CHARS or cells > INLINE_GOLD_CELLS
+    return False
 
 
 def _schema_info(ep: _Episode) -> str:

@@ -28,7 +28,12 @@ _HELP = {
     "budget": "steps per episode, ANSWER included (default 15)",
     "inline_budget_ms": "a QUERY running longer than this moves off the event loop (default 5)",
     "query_threads": "worker threads for slow queries (default 8)",
-    "max_message_bytes": "largest WebSocket or MCP message accepted (default 1048576)",
+    "max_message_bytes": "largest WebSocket message or HTTP request body accepted"
+    " (default 1048576; larger bodies get 413)",
+    "max_sessions_per_client": "most sessions one client address may hold (default 32; 0: no"
+    " cap; loopback clients are never capped; behind a proxy see FORWARDED_ALLOW_IPS)",
+    "max_header_bytes": "largest request line and headers (default 32768; larger get 431)",
+    "header_timeout": "seconds a client has to send a request's headers (default 10)",
     "log_level": "critical, error, warning, info, debug or trace (default info)",
     "graceful_timeout": "seconds to let connections finish at shutdown (default 3)",
 }

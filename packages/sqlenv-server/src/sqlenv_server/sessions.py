@@ -25,7 +25,6 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Literal
 
@@ -37,6 +36,7 @@ from sqlenv_core.pool import SandboxPool
 from sqlenv_core.schemas import ActionType, EpisodeState, SQLAction, SQLObservation
 
 from .settings import ServerSettings
+from .workers import FairExecutor
 
 __all__ = ["CapacityError", "Session", "SessionKind", "SessionManager"]
 
@@ -64,15 +64,30 @@ SessionKind = Literal["ws", "http", "mcp"]
 
 
 class CapacityError(RuntimeError):
-    """The session table is full."""
+    """The session table is full, or the client's share of it is."""
 
-    def __init__(self, active: int, maximum: int) -> None:
-        super().__init__(
-            f"Server at capacity: {active}/{maximum} sessions active. "
-            "Cannot accept new connections."
+    def __init__(
+        self, active: int, maximum: int, idle_timeout_s: float, *, client: str | None = None
+    ) -> None:
+        idle = (
+            f"Sessions are closed after {idle_timeout_s:g} s without an action (reset or step;"
+            " reading the state does not count)."
         )
+        if client is None:
+            message = (
+                f"Server at capacity: {active}/{maximum} sessions active. "
+                f"Cannot accept new connections. {idle}"
+            )
+        else:
+            message = (
+                f"Too many sessions from your address ({client}): {active}/{maximum} open. "
+                f"Close one (a close message, DELETE /session, openenv/session/close) or "
+                f"wait. {idle}"
+            )
+        super().__init__(message)
         self.active = active
         self.maximum = maximum
+        self.client = client
 
 
 class Session:
@@ -86,6 +101,7 @@ class Session:
     __slots__ = (
         "attached",
         "busy",
+        "client",
         "closed",
         "env",
         "id",
@@ -95,10 +111,11 @@ class Session:
         "on_expire",
     )
 
-    def __init__(self, kind: SessionKind, env: SQLEnvironment) -> None:
+    def __init__(self, kind: SessionKind, env: SQLEnvironment, client: str = "") -> None:
         self.id = uuid.uuid4().hex
         self.kind: SessionKind = kind
         self.env = env
+        self.client = client  # the address it was opened from (per-client cap, fair threads)
         self.lock = asyncio.Lock()
         self.last_active = time.monotonic()
         self.busy = False
@@ -107,6 +124,7 @@ class Session:
         self.on_expire: Callable[[str], None] | None = None
 
     def touch(self) -> None:
+        """Count an action (reset or step): only actions keep a session from the reaper."""
         self.last_active = time.monotonic()
 
     def __repr__(self) -> str:
@@ -127,6 +145,11 @@ def _lower_priority() -> None:
     with contextlib.suppress(OSError):
         nice = os.getpriority(os.PRIO_PROCESS, tid)
         os.setpriority(os.PRIO_PROCESS, tid, min(19, nice + WORKER_NICE))
+
+
+def _is_loopback(client: str) -> bool:
+    """Local clients (tests, benchmarks, a trainer on the same machine) are not capped."""
+    return client in ("::1", "localhost") or client.startswith(("127.", "::ffff:127."))
 
 
 def _not_busy(session: Session, _future: object) -> None:
@@ -150,8 +173,10 @@ class SessionManager:
         self._inline_s: float = settings.inline_budget_ms / 1000.0
         self.pool = SandboxPool(dataset.db_path, self.env_config.sandbox, max_idle=_MAX_IDLE)
         self._sessions: dict[str, Session] = {}
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.query_threads,
+        self._per_client: dict[str, int] = {}
+        self.max_per_client = settings.max_sessions_per_client
+        self._executor = FairExecutor(
+            settings.query_threads,
             thread_name_prefix="sqlenv-query",
             initializer=_lower_priority,
         )
@@ -181,7 +206,7 @@ class SessionManager:
             self._reaper = None
         for session in list(self._sessions.values()):
             self.close(session, reason="the server is shutting down")
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown()
         self.pool.close()
 
     # --------------------------------------------------------------- table
@@ -189,12 +214,25 @@ class SessionManager:
     def active(self) -> int:
         return len(self._sessions)
 
-    def open(self, kind: SessionKind) -> Session:
-        """A new session (its environment is cheap: no database is opened before reset)."""
+    def open(self, kind: SessionKind, client: str = "") -> Session:
+        """A new session (its environment is cheap: no database is opened before reset).
+
+        ``client`` is the peer's address; one address may hold at most
+        ``max_sessions_per_client`` sessions, loopback addresses excepted (see
+        ``ServerSettings``), so that one client cannot lock the others out.
+        """
+        idle = self.idle_timeout_s
         if len(self._sessions) >= self.max_sessions:
-            raise CapacityError(len(self._sessions), self.max_sessions)
-        session = Session(kind, SQLEnvironment(self.dataset, self.env_config, pool=self.pool))
+            raise CapacityError(len(self._sessions), self.max_sessions, idle)
+        held = self._per_client.get(client, 0)
+        cap = self.max_per_client
+        if cap and held >= cap and not _is_loopback(client):
+            raise CapacityError(held, cap, idle, client=client or "unknown")
+        session = Session(
+            kind, SQLEnvironment(self.dataset, self.env_config, pool=self.pool), client
+        )
         self._sessions[session.id] = session
+        self._per_client[client] = held + 1
         return session
 
     def get(self, session_id: str) -> Session | None:
@@ -211,7 +249,12 @@ class SessionManager:
         if session.closed:
             return
         session.closed = True
-        self._sessions.pop(session.id, None)
+        if self._sessions.pop(session.id, None) is not None:
+            left = self._per_client.get(session.client, 1) - 1
+            if left > 0:
+                self._per_client[session.client] = left
+            else:
+                self._per_client.pop(session.client, None)
         if session.busy:
             session.env.interrupt()
         session.env.close()  # cheap: the connections belong to the shared pool
@@ -285,19 +328,21 @@ class SessionManager:
         query is interrupted, so neither the session nor the thread outlives the client
         by more than a few milliseconds.
         """
-        session.touch()
         env = session.env
         inline = self._inline_s
         if inline > 0 or action.action_type is not ActionType.QUERY:
             try:
-                return env.step(action, inline_budget_s=inline if inline > 0 else None)
+                obs = env.step(action, inline_budget_s=inline)
             except StepDeferred:
                 pass
+            else:
+                session.touch()
+                return obs
         self.deferred_steps += 1
         session.busy = True
         # ``busy`` follows the thread, not this coroutine: a session whose query still
         # runs is not idle, even if the caller was cancelled meanwhile.
-        future = self._executor.submit(env.step, action)
+        future = self._executor.submit(session.client, session.id, env.step, action)
         future.add_done_callback(partial(_not_busy, session))
         waiter = asyncio.wrap_future(future)
         watcher = None if until_gone is None else asyncio.ensure_future(until_gone())
@@ -311,14 +356,15 @@ class SessionManager:
                     and (watcher.exception() is not None or watcher.result())
                 ):
                     self._interrupt(session)
-            return await waiter
+            obs = await waiter
         except asyncio.CancelledError:
             self._interrupt(session)
             raise
         finally:
             if watcher is not None and not watcher.done():
                 watcher.cancel()
-            session.touch()
+        session.touch()
+        return obs
 
     def _interrupt(self, session: Session) -> None:
         if session.env.interrupt():
