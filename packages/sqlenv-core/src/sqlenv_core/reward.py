@@ -176,8 +176,8 @@ class RewardTracker:
     gold_rows: Rows
     phi: float = 0.0
     new_info_total: float = 0.0
-    _seen_actions: set[Hashable] = field(default_factory=set)
-    _seen_info: set[Hashable] = field(default_factory=set)
+    _seen_actions: set[int] = field(default_factory=set)
+    _seen_info: set[int] = field(default_factory=set)
     _gold: _GoldProfile | None = None
 
     def exploration(
@@ -227,9 +227,13 @@ class RewardTracker:
     def _operational(self, action_key: Hashable, ok: bool, info_keys: Sequence[Hashable]) -> float:
         cfg = self.config
         reward = -cfg.step_cost
+        # The sets hold the keys' hashes, not the keys: a key may be a 100,000-character
+        # query or a whole 8 MB result, and an episode may have 10,000 steps (such keys
+        # once held 7.8 MB per step). A collision could only withhold a bonus or charge a
+        # repeat penalty, never grant a reward (the same key always has the same hash).
         seen = self._seen_actions
         n = len(seen)
-        seen.add(action_key)  # one hash of the key, not two (``in`` then ``add``)
+        seen.add(hash(action_key))
         if len(seen) == n:
             return reward - cfg.repeat_penalty
         if not ok:
@@ -238,7 +242,7 @@ class RewardTracker:
         seen_info = self._seen_info
         for key in info_keys:
             n = len(seen_info)
-            seen_info.add(key)
+            seen_info.add(hash(key))
             if len(seen_info) != n:
                 grant = min(cfg.new_info, cfg.new_info_cap - self.new_info_total)
                 if grant > 0:

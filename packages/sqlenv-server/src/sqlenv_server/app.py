@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlenv_core.dataset import Dataset, load_dataset
 
+from .limits import BodyLimit
 from .routes import http, mcp, web, ws
 from .sessions import SessionManager
 from .settings import ServerSettings, resolve_settings
@@ -84,6 +85,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit)
     app.include_router(http.router)
     app.include_router(ws.router)
     app.include_router(mcp.router)
