@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 import support
-from websockets.sync.client import connect
-
 from sqlenv_core import env as env_module
 from sqlenv_core import reward as reward_module
 from sqlenv_core.config import EnvConfig
 from sqlenv_core.env import SQLEnvironment
+from websockets.sync.client import connect
 
 
 def _attack(ws, n: int, cell: str) -> None:

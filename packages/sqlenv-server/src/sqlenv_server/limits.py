@@ -22,10 +22,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["BodyLimit", "BoundedHttpToolsProtocol", "bounded_http_protocol"]
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _head_size(scope: Scope) -> int:
     size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
     return size + sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
@@ -82,28 +78,33 @@ class BodyLimit:
                     await _answer(send, 413, _too_large(limit))
                     return
         received = 0
-        started = False
+        started = refused = False
 
         async def bounded_receive() -> Message:
-            nonlocal received
+            # Past the limit: answer 413 now and tell the route the client has gone (a
+            # route's body parser turns any exception into its own 400).
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    refused = True
+                    if not started:
+                        await _answer(send, 413, _too_large(limit))
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 was the answer
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, bounded_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _answer(send, 413, _too_large(limit))
+        await self.app(scope, bounded_receive, tracking_send)
 
 
 def _too_large(limit: int) -> str:
@@ -116,6 +117,8 @@ except ImportError:  # pragma: no cover - httptools is a dependency of the serve
     HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_LINGER_S = 1.0
+"""How long a refused connection's further bytes are read and dropped before it closes."""
 
 
 if HttpToolsProtocol is not None:
@@ -129,6 +132,7 @@ if HttpToolsProtocol is not None:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._in_head = False
+            self._refused = False
             self._head_bytes = 0
             self._head_timer: asyncio.TimerHandle | None = None
 
@@ -151,24 +155,34 @@ if HttpToolsProtocol is not None:
 
         def _head_late(self) -> None:
             self._head_timer = None
-            if not self.transport.is_closing():
+            if not self._refused and not self.transport.is_closing():
                 self._refuse(408, "request headers not received in time")
 
         def _refuse(self, status: int, message: str) -> None:
+            """Answer ``status``, then discard what the client still sends for a moment.
+
+            Closing at once, with the client's bytes unread, would make the kernel reset
+            the connection, and a reset can destroy the answer before the client reads it.
+            """
             self._disarm()
+            self._refused = True
             body = message.encode()
             self.transport.write(
                 b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
                 b"content-length: %d\r\nconnection: close\r\n\r\n%s"
                 % (status, _REASONS[status], len(body), body)
             )
-            self.transport.close()
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+                self.loop.call_later(_LINGER_S, self.transport.close)
+            else:  # pragma: no cover - TLS transports cannot half-close
+                self.transport.close()
 
         def data_received(self, data: bytes) -> None:
-            if self.transport.is_closing():
-                return
+            if self._refused or self.transport.is_closing():
+                return  # discarded: nothing is kept
             super().data_received(data)
-            if self._in_head and not self.transport.is_closing():
+            if self._in_head and not self._refused and not self.transport.is_closing():
                 self._head_bytes += len(data)
                 if self._head_bytes > self.max_head:
                     self._refuse(431, f"request headers over {self.max_head:,} bytes")

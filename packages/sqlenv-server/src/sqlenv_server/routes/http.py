@@ -106,9 +106,7 @@ class SessionClosed(BaseModel):
 
 
 _SESSION_DOC = f"session id from a previous POST /reset ({SESSION_HEADER} response header)"
-SessionHeader = Annotated[
-    str | None, Header(alias=SESSION_HEADER, description=_SESSION_DOC)
-]
+SessionHeader = Annotated[str | None, Header(alias=SESSION_HEADER, description=_SESSION_DOC)]
 
 
 def _detail(status: int, message: str, **extra: Any) -> JSONResponse:

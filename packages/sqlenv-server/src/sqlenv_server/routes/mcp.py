@@ -66,6 +66,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000
 
+
 class McpError(Exception):
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
@@ -418,9 +419,7 @@ async def mcp_endpoint(
     return JSONResponse(response, headers=headers)
 
 
-@router.delete(
-    "/mcp", tags=["mcp"], responses={404: {"description": "unknown or expired session"}}
-)
+@router.delete("/mcp", tags=["mcp"], responses={404: {"description": "unknown or expired session"}})
 async def mcp_close(
     request: Request,
     mcp_session_id: str | None = Header(default=None, alias=MCP_SESSION_HEADER),

@@ -79,8 +79,13 @@ async def questions(
     except UnknownQuestionError:
         found = ()
     page = [
-        {"id": q.id, "question": q.question, "db_id": q.db_id, "difficulty": q.difficulty,
-         "split": q.split}
+        {
+            "id": q.id,
+            "question": q.question,
+            "db_id": q.db_id,
+            "difficulty": q.difficulty,
+            "split": q.split,
+        }
         for q in found[offset : offset + limit]
     ]
     return JSONResponse({"questions": page, "total": len(found), "db_ids": _db_ids(dataset, split)})
