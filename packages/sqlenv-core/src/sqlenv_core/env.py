@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .checker import check_answer
+from .checker import CheckResult, check_answer
 from .config import EnvConfig
 from .dataset import Dataset, Question, load_dataset
 from .errors import QueryTimeoutError, ResetNeeded, SandboxError, StepDeferred
@@ -170,7 +170,11 @@ class SQLEnvironment:
 
     # ------------------------------------------------------------------- step
     def step(
-        self, action: SQLAction | Mapping[str, Any], *, inline_budget_s: float | None = None
+        self,
+        action: SQLAction | Mapping[str, Any],
+        *,
+        inline_budget_s: float | None = None,
+        answer_verdict: CheckResult | None = None,
     ) -> SQLObservation:
         """Apply one action. Malformed actions and steps after the end change nothing.
 
@@ -181,6 +185,10 @@ class SQLEnvironment:
         QUERY over ``INLINE_SQL_CHARS`` (sqlglot parses about a microsecond a character,
         uninterruptibly) and an ANSWER over ``INLINE_ANSWER_CHARS`` or against a gold
         result over ``INLINE_GOLD_CELLS`` cells (checking a 940 KB answer took 0.8 s).
+
+        ``answer_verdict`` is ``check_answer(answer text stripped, gold rows, order)`` for
+        this ANSWER, computed by the caller elsewhere (a server checks big answers in
+        another process, where they cannot hold this one's GIL); it is then used as is.
         """
         ep = self._episode
         if ep is None:
@@ -201,11 +209,15 @@ class SQLEnvironment:
             return self._rejected(ep, _NOT_UNICODE)
 
         kind = action.action_type
-        if inline_budget_s is not None and _unbounded_inline(kind, argument, ep.question):
+        if (
+            inline_budget_s is not None
+            and answer_verdict is None
+            and _unbounded_inline(kind, argument, ep.question)
+        ):
             raise StepDeferred("this step may take longer than the inline budget; run it again")
         ep.step_count += 1
         if kind is ActionType.ANSWER:
-            return self._answer(ep, argument)
+            return self._answer(ep, argument, answer_verdict)
         db_id = ep.question.db_id
         shared = self._shared_pool
         held = self._held
@@ -262,9 +274,10 @@ class SQLEnvironment:
             sandbox.interrupt()
             return True
 
-    def _answer(self, ep: _Episode, text: str) -> SQLObservation:
+    def _answer(self, ep: _Episode, text: str, verdict: CheckResult | None) -> SQLObservation:
         q = ep.question
-        verdict = check_answer(text, q.gold_rows, q.order_matters)
+        if verdict is None:
+            verdict = check_answer(text, q.gold_rows, q.order_matters)
         ep.answer, ep.correct, ep.terminated = text, verdict.correct, True
         reward = ep.reward.answer(verdict.correct)
         message = "Correct." if verdict.correct else f"Incorrect: {verdict.reason}."
@@ -290,6 +303,11 @@ class SQLEnvironment:
             ep.history.append(f"QUERY {_clip(key[1])} -> error")
             return self._finish_step(ep, reward, error=str(exc))
         rows = outcome.rows
+        if deferrable and _big_result(rows):
+            # the query fitted the budget, but the reward's pass over its cells, the
+            # rendering and the table would not: run the whole step again off the loop
+            ep.step_count -= 1
+            raise StepDeferred("the result is too big to process inline; run the step again")
         rows_key = _rows_key(rows)
         columns = tuple(outcome.columns)
         info_key = (columns, rows_key if rows_key is not None else _rows_fingerprint(rows))
@@ -439,6 +457,11 @@ class SQLEnvironment:
             gold_columns=list(q.gold_columns) if over else None,
             gold_rows=[list(r) for r in q.gold_rows] if over else None,
         )
+
+    @property
+    def done(self) -> bool:
+        """Whether the current episode is over (False before the first reset)."""
+        return self._episode is not None and self._episode.done
 
     @property
     def question(self) -> Question:
@@ -598,14 +621,37 @@ INLINE_ANSWER_CHARS: Final = 1024
 INLINE_GOLD_CELLS: Final = 512
 
 
+INLINE_RESULT_CELLS: Final = 4096
+INLINE_RESULT_BYTES: Final = 256 << 10
+"""An inline QUERY whose result holds more cells, or more bytes of text, than these is
+run again in a worker: one of 1,000 cells of 7.8 KB came back within the 5-ms budget,
+then took the event loop 20-40 ms to score, render and serialise."""
+_SMALL_RESULT_CELLS: Final = 32  # 32 cells of at most 8 KiB: never over the byte bound
+
+
+def _big_result(rows: list[list[Any]]) -> bool:
+    cells = len(rows) * len(rows[0]) if rows else 0
+    if cells <= _SMALL_RESULT_CELLS:
+        return False
+    if cells > INLINE_RESULT_CELLS:
+        return True
+    text = sum(len(c) for c in chain.from_iterable(rows) if type(c) is str)
+    return text > INLINE_RESULT_BYTES
+
+
+def heavy_answer(argument: str, question: Question) -> bool:
+    """Whether checking this ANSWER is too much work for the event loop's thread."""
+    gold = question.gold_rows
+    cells = len(gold) * len(gold[0]) if gold else 0
+    return len(argument.strip()) > INLINE_ANSWER_CHARS or cells > INLINE_GOLD_CELLS
+
+
 def _unbounded_inline(kind: ActionType, argument: str, question: Question) -> bool:
     """Whether a step's work is too big for an inline budget that cannot interrupt it."""
     if kind is ActionType.QUERY:
         return len(argument) > INLINE_SQL_CHARS
     if kind is ActionType.ANSWER:
-        gold = question.gold_rows
-        cells = len(gold) * len(gold[0]) if gold else 0
-        return len(argument) > INLINE_ANSWER_CHARS or cells > INLINE_GOLD_CELLS
+        return heavy_answer(argument, question)
     return False
 
 

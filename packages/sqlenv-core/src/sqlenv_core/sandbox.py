@@ -646,6 +646,16 @@ class Sandbox:
         """
         timeout = self._timeout_s if timeout_s is None else timeout_s
         start = monotonic()  # the static check of long SQL counts against the deadline
+        limit = self.config.max_cell_bytes
+        if len(sql) > limit // 4 and len(sql) <= self._max_sql_chars:
+            size = len(sql.encode("utf-8", "surrogatepass"))
+            if size > limit:
+                # SQLite's length limit caps the statement text too: it would refuse this
+                # after sqlglot had spent up to a second on it (holding the GIL throughout)
+                raise SandboxError(
+                    f"SQL error: string or blob too big (the query is {size:,} bytes;"
+                    f" statements, like values, are limited to {limit} bytes)"
+                )
         to_run = _checked(sql, self._max_sql_chars)
         return self._run(to_run, timeout, start)
 

@@ -104,7 +104,12 @@ class BodyLimit:
                 started = True
             await send(message)
 
-        await self.app(scope, bounded_receive, tracking_send)
+        try:
+            await self.app(scope, bounded_receive, tracking_send)
+        except Exception:
+            if not refused:
+                raise
+            # the route saw the disconnect we reported (e.g. Starlette's ClientDisconnect)
 
 
 def _too_large(limit: int) -> str:

@@ -28,13 +28,15 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Literal
 
+from sqlenv_core.checker import CheckResult
 from sqlenv_core.config import EnvConfig, SandboxConfig
 from sqlenv_core.dataset import Dataset
-from sqlenv_core.env import SQLEnvironment
+from sqlenv_core.env import INLINE_SQL_CHARS, SQLEnvironment, heavy_answer
 from sqlenv_core.errors import ResetNeeded, StepDeferred
 from sqlenv_core.pool import SandboxPool
 from sqlenv_core.schemas import ActionType, EpisodeState, SQLAction, SQLObservation
 
+from .checking import CheckerProcess
 from .settings import ServerSettings
 from .workers import FairExecutor
 
@@ -44,7 +46,7 @@ _MAX_IDLE = 64
 """Idle pooled connections kept open (over all databases)."""
 
 WORKER_NICE = 10
-"""How much nicer than the event loop the slow-query threads run (see ``_lower_priority``)."""
+"""How much nicer than the event loop slow queries run (see ``_at_priority``)."""
 
 PROGRESS_INTERVAL = 20_000
 """SQLite VM instructions between deadline checks (now also the engine's default; it was
@@ -131,20 +133,47 @@ class Session:
         return f"Session({self.kind}, {self.id[:8]}, closed={self.closed})"
 
 
-def _lower_priority() -> None:
-    """Run slow queries at a lower CPU priority than the event loop (Linux threads only).
+_thread = threading.local()
 
-    On a machine whose cores are busy, a query running to its deadline otherwise takes
-    CPU time from the loop that serves every other session: measured on 2 cores with 64
-    sessions, it added about 6 ms to their p99 and took 15% of their throughput; at
-    nice 10 it added 1-2 ms and took nothing. The query still gets every idle cycle.
+
+def _remember_priority() -> None:
+    """Initializer of the worker threads: note the thread's own starting priority."""
+    _thread.base = _thread.current = None
+    if sys.platform == "linux":  # elsewhere setpriority() would renice the whole process
+        with contextlib.suppress(OSError):
+            _thread.base = _thread.current = os.getpriority(
+                os.PRIO_PROCESS, threading.get_native_id()
+            )
+
+
+def _at_priority(nicer: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn`` with this worker thread ``nicer`` than it started (Linux threads only).
+
+    A query that spends its time inside SQLite runs ``WORKER_NICE`` nicer than the event
+    loop: SQLite releases the GIL, so on a machine whose cores are busy the query would
+    otherwise take CPU time from the loop that serves every other session (measured on 2
+    cores with 64 sessions: +6 ms on their p99 and 15% of their throughput at the same
+    priority, +1-2 ms and nothing at nice 10). Work that holds the GIL (an ANSWER to
+    check, a long SQL text for sqlglot) runs at the loop's priority instead: a nice
+    thread that holds the GIL while the scheduler keeps it waiting stalls the loop with
+    it (a 940 KB ANSWER at nice 10 on a loaded machine cut bystanders to a tenth).
     """
-    if sys.platform != "linux":  # elsewhere setpriority() would renice the whole process
-        return
-    tid = threading.get_native_id()
-    with contextlib.suppress(OSError):
-        nice = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, nice + WORKER_NICE))
+    base = _thread.base
+    if base is not None:
+        wanted = min(19, base + nicer)
+        if wanted != _thread.current:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), wanted)
+                _thread.current = wanted
+    return fn(*args)
+
+
+def _holds_the_gil(action: SQLAction) -> bool:
+    """Whether a deferred step's work is Python rather than SQLite (see ``_at_priority``)."""
+    kind = action.action_type
+    return kind is ActionType.ANSWER or (
+        kind is ActionType.QUERY and len(action.argument) > INLINE_SQL_CHARS
+    )
 
 
 def _is_loopback(client: str) -> bool:
@@ -178,8 +207,9 @@ class SessionManager:
         self._executor = FairExecutor(
             settings.query_threads,
             thread_name_prefix="sqlenv-query",
-            initializer=_lower_priority,
+            initializer=_remember_priority,
         )
+        self._checker = CheckerProcess()
         self._reaper: asyncio.Task[None] | None = None
         self.reaped = 0
         self.deferred_steps = 0
@@ -207,6 +237,7 @@ class SessionManager:
         for session in list(self._sessions.values()):
             self.close(session, reason="the server is shutting down")
         self._executor.shutdown()
+        self._checker.shutdown()
         self.pool.close()
 
     # --------------------------------------------------------------- table
@@ -330,6 +361,12 @@ class SessionManager:
         """
         env = session.env
         inline = self._inline_s
+        if action.action_type is ActionType.ANSWER:
+            verdict = await self._check_elsewhere(session, action)
+            if verdict is not None:
+                obs = env.step(action, inline_budget_s=inline, answer_verdict=verdict)
+                session.touch()
+                return obs
         if inline > 0 or action.action_type is not ActionType.QUERY:
             try:
                 obs = env.step(action, inline_budget_s=inline)
@@ -342,7 +379,10 @@ class SessionManager:
         session.busy = True
         # ``busy`` follows the thread, not this coroutine: a session whose query still
         # runs is not idle, even if the caller was cancelled meanwhile.
-        future = self._executor.submit(session.client, session.id, env.step, action)
+        nicer = 0 if _holds_the_gil(action) else WORKER_NICE
+        future = self._executor.submit(
+            session.client, session.id, _at_priority, nicer, env.step, action
+        )
         future.add_done_callback(partial(_not_busy, session))
         waiter = asyncio.wrap_future(future)
         watcher = None if until_gone is None else asyncio.ensure_future(until_gone())
@@ -365,6 +405,31 @@ class SessionManager:
                 watcher.cancel()
         session.touch()
         return obs
+
+    async def _check_elsewhere(self, session: Session, action: SQLAction) -> CheckResult | None:
+        """The verdict on a big ANSWER, checked in the checker process; None for the rest.
+
+        Checking is pure Python: in a thread it would hold the GIL for up to a second
+        (940 KB of answer), and on a loaded machine the event loop then waits for the
+        GIL far longer than the 5-ms switch interval, because the holder itself waits
+        for a core (measured: bystanders' p99 from 20 ms to 400 ms). In another process
+        it costs the event loop only the pickling of the answer and the gold rows.
+        """
+        env = session.env
+        if env.done:
+            return None
+        try:
+            question = env.question
+        except ResetNeeded:
+            return None
+        text = action.argument.strip()
+        if not heavy_answer(text, question):
+            return None
+        session.busy = True
+        try:
+            return await self._checker.check(text, question.gold_rows, question.order_matters)
+        finally:
+            session.busy = False
 
     def _interrupt(self, session: Session) -> None:
         if session.env.interrupt():
