@@ -146,6 +146,7 @@ def main() -> None:
 
     def clear_memos() -> None:
         env_module._render_memo.clear()
+        reward_module._phi_memo.clear()
         reward_module._gold_profiles.clear()
 
     pool = SandboxPool(ds.db_path, EnvConfig().sandbox)

@@ -324,7 +324,7 @@ def normalize_cell(cell: Cell) -> object:
     """
     kind = type(cell)
     if kind is str:
-        return _normalize_text(cell)
+        return _cached_text(cell) if len(cell) <= NORMALIZE_CACHE_CHARS else _normalize_text(cell)
     if kind is int or cell is None:
         return cell
     if kind is float:
@@ -336,9 +336,15 @@ def normalize_cell(cell: Cell) -> object:
     return normalize_cell(str(cell))
 
 
-@lru_cache(maxsize=1 << 16)
+NORMALIZE_CACHE_CHARS = 64
+"""Strings up to this long have their comparison key cached (Spider's cells are short);
+longer ones are normalised afresh, so the cache holds at most ``NORMALIZE_CACHE_SIZE``
+short strings and their keys: under 12 MiB even for 4-byte characters."""
+NORMALIZE_CACHE_SIZE = 1 << 14
+
+
 def _normalize_text(text: str) -> object:
-    """``normalize_cell`` of a string, cached: gold cells recur on every rollout."""
+    """``normalize_cell`` of a string."""
     text = text.strip()
     if not text:
         return None
@@ -348,6 +354,10 @@ def _normalize_text(text: str) -> object:
             return int(number) if type(number) is float and number.is_integer() else number
     folded = text.casefold()
     return None if folded in _NULL_WORDS else folded
+
+
+_cached_text = lru_cache(maxsize=NORMALIZE_CACHE_SIZE)(_normalize_text)
+"""``_normalize_text`` of short strings, cached: gold cells recur on every rollout."""
 
 
 def _cell_eq(a: object, g: object) -> bool:

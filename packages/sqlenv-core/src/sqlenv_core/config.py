@@ -30,6 +30,14 @@ class SandboxConfig(BaseModel):
         " uninterruptible built-in call (trim, instr, LIKE) can run (docs/reliability.md)",
     )
     max_sql_chars: int = Field(default=100_000, ge=16, description="longest SQL text accepted")
+    max_sqlite_heap_bytes: int = Field(
+        default=256 << 20,
+        ge=8 << 20,
+        description="SQLite's memory in the whole process: page caches, sorters and other"
+        " temporary storage, which is kept in memory (not in files) so that this bounds it;"
+        " a query that needs more fails with a clear error. One limit per process: the"
+        " last sandbox opened sets it",
+    )
     progress_interval: int = Field(
         default=20_000,
         ge=1,
@@ -77,6 +85,12 @@ class EnvConfig(BaseModel):
     display_rows: int = Field(default=20, ge=1, description="rows rendered in the text result")
     result_rows: int = Field(default=200, ge=1, description="rows in the structured result table")
     sample_rows: int = Field(default=5, ge=1, description="rows SAMPLE shows")
+    history_rows: int = Field(
+        default=32,
+        ge=1,
+        description="latest actions that observations and the state carry in action_history"
+        " (a reply's size must not grow with the budget, which may be 10,000 steps)",
+    )
     max_cell_chars: int = Field(
         default=200, ge=8, description="characters per cell in the text result"
     )

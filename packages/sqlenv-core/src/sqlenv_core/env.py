@@ -13,19 +13,19 @@ import random
 import re
 import threading
 import uuid
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import chain
 from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .checker import check_answer
+from .checker import CheckResult, check_answer
 from .config import EnvConfig
 from .dataset import Dataset, Question, load_dataset
 from .errors import QueryTimeoutError, ResetNeeded, SandboxError, StepDeferred
+from .memo import ByteBoundedMemo, rows_nbytes, text_nbytes
 from .pool import SandboxPool
 from .render import render_rows, schema_line
 from .reward import RewardTracker
@@ -71,7 +71,9 @@ class _Episode:
     # table -> its one-line schema for ``schema_info``, rendered once at DESCRIBE
     described: dict[str, str] = field(default_factory=dict)
     schema_info: str = ""  # _schema_info(self), kept up to date at each new DESCRIBE
-    history: list[str] = field(default_factory=list)
+    # the latest actions, as observations show them; the budget may be 10,000 steps, so
+    # only the last ``EnvConfig.history_rows`` are kept (``step_count`` counts them all)
+    history: deque[str] = field(default_factory=deque)
     answer: str | None = None
     correct: bool | None = None
 
@@ -152,6 +154,7 @@ class SQLEnvironment:
             reward=RewardTracker(self.config.reward, question.gold_rows),
             episode_id=episode_id or uuid.uuid4().hex,
             budget=budget or self.config.budget,
+            history=deque(maxlen=self.config.history_rows),
         )
         return self._observe(self._episode, result="", reward=None)
 
@@ -167,13 +170,25 @@ class SQLEnvironment:
 
     # ------------------------------------------------------------------- step
     def step(
-        self, action: SQLAction | Mapping[str, Any], *, inline_budget_s: float | None = None
+        self,
+        action: SQLAction | Mapping[str, Any],
+        *,
+        inline_budget_s: float | None = None,
+        answer_verdict: CheckResult | None = None,
     ) -> SQLObservation:
         """Apply one action. Malformed actions and steps after the end change nothing.
 
         With ``inline_budget_s``, a QUERY that runs longer than that is interrupted
         and ``StepDeferred`` is raised with the episode untouched; the caller then
         repeats the step without the budget (in a worker thread) to get the result.
+        Work the budget cannot interrupt is deferred the same way before it starts: a
+        QUERY over ``INLINE_SQL_CHARS`` (sqlglot parses about a microsecond a character,
+        uninterruptibly) and an ANSWER over ``INLINE_ANSWER_CHARS`` or against a gold
+        result over ``INLINE_GOLD_CELLS`` cells (checking a 940 KB answer took 0.8 s).
+
+        ``answer_verdict`` is ``check_answer(answer text stripped, gold rows, order)`` for
+        this ANSWER, computed by the caller elsewhere (a server checks big answers in
+        another process, where they cannot hold this one's GIL); it is then used as is.
         """
         ep = self._episode
         if ep is None:
@@ -193,10 +208,16 @@ class SQLEnvironment:
             # a lone surrogate (JSON "\ud800"): it could not be run, nor echoed in JSON
             return self._rejected(ep, _NOT_UNICODE)
 
-        ep.step_count += 1
         kind = action.action_type
+        if (
+            inline_budget_s is not None
+            and answer_verdict is None
+            and _unbounded_inline(kind, argument, ep.question)
+        ):
+            raise StepDeferred("this step may take longer than the inline budget; run it again")
+        ep.step_count += 1
         if kind is ActionType.ANSWER:
-            return self._answer(ep, argument)
+            return self._answer(ep, argument, answer_verdict)
         db_id = ep.question.db_id
         shared = self._shared_pool
         held = self._held
@@ -253,9 +274,10 @@ class SQLEnvironment:
             sandbox.interrupt()
             return True
 
-    def _answer(self, ep: _Episode, text: str) -> SQLObservation:
+    def _answer(self, ep: _Episode, text: str, verdict: CheckResult | None) -> SQLObservation:
         q = ep.question
-        verdict = check_answer(text, q.gold_rows, q.order_matters)
+        if verdict is None:
+            verdict = check_answer(text, q.gold_rows, q.order_matters)
         ep.answer, ep.correct, ep.terminated = text, verdict.correct, True
         reward = ep.reward.answer(verdict.correct)
         message = "Correct." if verdict.correct else f"Incorrect: {verdict.reason}."
@@ -281,6 +303,11 @@ class SQLEnvironment:
             ep.history.append(f"QUERY {_clip(key[1])} -> error")
             return self._finish_step(ep, reward, error=str(exc))
         rows = outcome.rows
+        if deferrable and _big_result(rows):
+            # the query fitted the budget, but the reward's pass over its cells, the
+            # rendering and the table would not: run the whole step again off the loop
+            ep.step_count -= 1
+            raise StepDeferred("the result is too big to process inline; run the step again")
         rows_key = _rows_key(rows)
         columns = tuple(outcome.columns)
         info_key = (columns, rows_key if rows_key is not None else _rows_fingerprint(rows))
@@ -443,6 +470,11 @@ class SQLEnvironment:
         return ep.episode_id, ep.question.id
 
     @property
+    def done(self) -> bool:
+        """Whether the current episode is over (False before the first reset)."""
+        return self._episode is not None and self._episode.done
+
+    @property
     def question(self) -> Question:
         """The current question record, gold included: for harnesses, never for agents."""
         return self._require_episode().question
@@ -503,15 +535,27 @@ def _encodable(text: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=4096)
+QUERY_KEY_MEMO_BYTES: Final = 8 << 20
+QUERY_KEY_MEMO_ENTRY_BYTES: Final = 16 << 10
+_query_keys: ByteBoundedMemo[str, tuple[tuple[ActionType, str], str]] = ByteBoundedMemo(
+    QUERY_KEY_MEMO_BYTES, QUERY_KEY_MEMO_ENTRY_BYTES
+)
+
+
 def _query_key(sql: str) -> tuple[tuple[ActionType, str], str]:
     """The repeat key of a QUERY and the start of its history line, once per SQL text.
 
     The key holds the SQL with runs of whitespace folded and a trailing ``;`` dropped,
-    so that reformatting a query does not make it new.
+    so that reformatting a query does not make it new. Remembered per SQL text within a
+    byte budget (SQL may be 100,000 characters long; such texts are not remembered).
     """
+    found = _query_keys.get(sql)
+    if found is not None:
+        return found
     squeezed = _SPACES.sub(" ", sql).strip().rstrip("; ")
-    return (ActionType.QUERY, squeezed), f"QUERY {_clip_squeezed(squeezed)} -> "
+    key = (ActionType.QUERY, squeezed), f"QUERY {_clip_squeezed(squeezed)} -> "
+    _query_keys.put(sql, key, text_nbytes(sql, squeezed, key[1]) + 200)
+    return key
 
 
 def _clip(text: str, limit: int = 80) -> str:
@@ -524,9 +568,12 @@ _MEMO_CELLS: Final = 4096
 """Results up to this many cells get an exact key (a tuple copy, built in C) so that
 their reward and rendering are computed once per distinct result; bigger ones cost
 more to key than the memo saves in the rare case they repeat."""
-_RENDER_MEMO_SIZE: Final = 2048
-_render_memo: OrderedDict[Hashable, str] = OrderedDict()
-_render_lock = threading.Lock()
+RENDER_MEMO_BYTES: Final = 8 << 20
+RENDER_MEMO_ENTRY_BYTES: Final = 64 << 10
+"""A rendering whose key (the rows on display) and text exceed this is not remembered."""
+_render_memo: ByteBoundedMemo[Hashable, str] = ByteBoundedMemo(
+    RENDER_MEMO_BYTES, RENDER_MEMO_ENTRY_BYTES
+)
 
 
 def _rows_key(rows: list[list[Any]]) -> tuple[tuple[Any, ...], ...] | None:
@@ -573,11 +620,50 @@ def _render(
         width=width,
     )
     if key is not None:
-        with _render_lock:
-            _render_memo[key] = text
-            if len(_render_memo) > _RENDER_MEMO_SIZE:
-                _render_memo.popitem(last=False)
+        shown = key[1]  # the key's columns, displayed rows and types; then the text
+        size = rows_nbytes(shown, len(shown)) + text_nbytes(text, *key[0]) + 400
+        _render_memo.put(key, text, size)
     return text
+
+
+INLINE_SQL_CHARS: Final = 1024
+"""Longer SQL is not checked inline (Spider's longest gold query has 577 characters)."""
+INLINE_ANSWER_CHARS: Final = 1024
+INLINE_GOLD_CELLS: Final = 512
+
+
+INLINE_RESULT_CELLS: Final = 4096
+INLINE_RESULT_BYTES: Final = 256 << 10
+"""An inline QUERY whose result holds more cells, or more bytes of text, than these is
+run again in a worker: one of 1,000 cells of 7.8 KB came back within the 5-ms budget,
+then took the event loop 20-40 ms to score, render and serialise."""
+_SMALL_RESULT_CELLS: Final = 32  # 32 cells of at most 8 KiB: never over the byte bound
+
+
+def _big_result(rows: list[list[Any]]) -> bool:
+    cells = len(rows) * len(rows[0]) if rows else 0
+    if cells <= _SMALL_RESULT_CELLS:
+        return False
+    if cells > INLINE_RESULT_CELLS:
+        return True
+    text = sum(len(c) for c in chain.from_iterable(rows) if type(c) is str)
+    return text > INLINE_RESULT_BYTES
+
+
+def heavy_answer(argument: str, question: Question) -> bool:
+    """Whether checking this ANSWER is too much work for the event loop's thread."""
+    gold = question.gold_rows
+    cells = len(gold) * len(gold[0]) if gold else 0
+    return len(argument.strip()) > INLINE_ANSWER_CHARS or cells > INLINE_GOLD_CELLS
+
+
+def _unbounded_inline(kind: ActionType, argument: str, question: Question) -> bool:
+    """Whether a step's work is too big for an inline budget that cannot interrupt it."""
+    if kind is ActionType.QUERY:
+        return len(argument) > INLINE_SQL_CHARS
+    if kind is ActionType.ANSWER:
+        return heavy_answer(argument, question)
+    return False
 
 
 def _schema_info(ep: _Episode) -> str:

@@ -17,6 +17,7 @@ dominant. ``docs/reward.md`` has the table and the reasoning.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from bisect import bisect_left
@@ -27,6 +28,7 @@ from typing import Final
 
 from .checker import normalize_cell
 from .config import RewardConfig
+from .memo import ByteBoundedMemo, rows_nbytes
 from .schemas import Cell, RewardBreakdown
 
 __all__ = ["RewardTracker", "cardinality_score", "numeric_closeness", "similarity", "value_overlap"]
@@ -95,10 +97,21 @@ def numeric_closeness(pred: Sequence[float], gold: Sequence[float]) -> float | N
     return total / len(gold)
 
 
-_PHI_MEMO_SIZE: Final = 256
-"""Results remembered per gold answer: the G rollouts of a GRPO group and later epochs
-run the same queries on the same question again and again."""
+PHI_MEMO_BYTES: Final = 16 << 20
+"""Bytes of (gold answer, result) -> phi the process remembers, over all questions: the G
+rollouts of a GRPO group and later epochs run the same queries on the same question again
+and again. Bounded by bytes, not entries, because the keys are whole results."""
+PHI_MEMO_ENTRY_BYTES: Final = 256 << 10
+"""A result bigger than this is not remembered (its phi is recomputed: a pass over it)."""
 _GOLD_CACHE_SIZE: Final = 4096
+"""Gold profiles kept; each is about the size of its question's gold rows, which the
+dataset holds anyway, so this bound is one of the dataset, not of what clients send."""
+
+# (gold profile's token, result rows as a tuple of tuples) -> phi; see RewardTracker.query
+_phi_memo: ByteBoundedMemo[tuple[int, Hashable], float] = ByteBoundedMemo(
+    PHI_MEMO_BYTES, PHI_MEMO_ENTRY_BYTES
+)
+_tokens = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -106,8 +119,9 @@ class _GoldProfile:
     n_rows: int
     bag: dict[Hashable, int]
     numbers: list[float]
-    # result rows (as a tuple of tuples) -> phi under one config; see RewardTracker.query
-    phi_memo: OrderedDict[Hashable, float] = field(default_factory=OrderedDict, compare=False)
+    # unique for the process's life (an id() could be reused once the profile is gone):
+    # the phi memo's entries name their gold answer and config by it
+    token: int = field(default_factory=lambda: next(_tokens), compare=False)
 
     @classmethod
     def of(cls, rows: Rows) -> _GoldProfile:
@@ -162,8 +176,8 @@ class RewardTracker:
     gold_rows: Rows
     phi: float = 0.0
     new_info_total: float = 0.0
-    _seen_actions: set[Hashable] = field(default_factory=set)
-    _seen_info: set[Hashable] = field(default_factory=set)
+    _seen_actions: set[int] = field(default_factory=set)
+    _seen_info: set[int] = field(default_factory=set)
     _gold: _GoldProfile | None = None
 
     def exploration(
@@ -190,7 +204,7 @@ class RewardTracker:
         gold = self._gold
         if gold is None:
             gold = self._gold = _gold_profile(self.gold_rows, self.config)
-        phi = None if rows_key is None else gold.phi_memo.get(rows_key)
+        phi = None if rows_key is None else _phi_memo.get((gold.token, rows_key))
         if phi is None:
             phi = self._new_phi(gold, rows, rows_key)
         progress = self.config.progress_weight * (phi - self.phi)
@@ -201,11 +215,7 @@ class RewardTracker:
         """phi of a result the memo does not hold (yet); remembered when it has a key."""
         phi = _similarity(rows, gold, self.config)
         if rows_key is not None:
-            memo = gold.phi_memo
-            with _gold_lock:  # server threads may share the profile
-                memo[rows_key] = phi
-                if len(memo) > _PHI_MEMO_SIZE:
-                    memo.popitem(last=False)
+            _phi_memo.put((gold.token, rows_key), phi, rows_nbytes(rows_key, len(rows)) + 80)
         return phi
 
     def answer(self, correct: bool) -> RewardBreakdown:
@@ -217,9 +227,13 @@ class RewardTracker:
     def _operational(self, action_key: Hashable, ok: bool, info_keys: Sequence[Hashable]) -> float:
         cfg = self.config
         reward = -cfg.step_cost
+        # The sets hold the keys' hashes, not the keys: a key may be a 100,000-character
+        # query or a whole 8 MB result, and an episode may have 10,000 steps (such keys
+        # once held 7.8 MB per step). A collision could only withhold a bonus or charge a
+        # repeat penalty, never grant a reward (the same key always has the same hash).
         seen = self._seen_actions
         n = len(seen)
-        seen.add(action_key)  # one hash of the key, not two (``in`` then ``add``)
+        seen.add(hash(action_key))
         if len(seen) == n:
             return reward - cfg.repeat_penalty
         if not ok:
@@ -228,7 +242,7 @@ class RewardTracker:
         seen_info = self._seen_info
         for key in info_keys:
             n = len(seen_info)
-            seen_info.add(key)
+            seen_info.add(hash(key))
             if len(seen_info) != n:
                 grant = min(cfg.new_info, cfg.new_info_cap - self.new_info_total)
                 if grant > 0:

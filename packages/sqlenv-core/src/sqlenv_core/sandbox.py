@@ -133,8 +133,10 @@ class TableSchema:
 
 # --------------------------------------------------------------------------- static check
 
-_CACHE_MAX_CHARS: Final = 8192
-"""Longer SQL is checked without caching, so the cache holds at most ~32 MiB of text."""
+_CACHE_MAX_CHARS: Final = 1024
+"""Longer SQL is checked without caching (Spider's longest gold query has 577
+characters), so the 4,096 verdicts hold at most about 4 MiB of ASCII text, 17 MiB of
+4-byte characters."""
 
 
 def _verdict(sql: str) -> tuple[str | None, str]:
@@ -469,6 +471,31 @@ class Sandbox:
         self._schemas: dict[str, TableSchema] = {}
         self._state = _State()
 
+        self._conn: sqlite3.Connection | None = None
+        conn = self._connect(cached_statements=256)
+        self._state.internal = True  # the sandbox's own read of sqlite_master
+        try:
+            names = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND substr(name, 1, 7) <> 'sqlite_' ORDER BY rowid"
+            ).fetchall()
+        except sqlite3.Error as error:
+            conn.close()
+            raise DataError(f"cannot read database {self._path}: {error}") from None
+        finally:
+            self._state.internal = False
+        self._conn = conn
+        self.table_names: tuple[str, ...] = tuple(row[0] for row in names)
+        self._lower_names = {name.lower(): name for name in reversed(self.table_names)}
+
+    def _connect(self, cached_statements: int) -> sqlite3.Connection:
+        """A read-only connection with every limit, the authorizer and the deadline check.
+
+        SQLite's temporary storage (sorters, materialised subqueries) is kept in memory,
+        under the process-wide ``max_sqlite_heap_bytes``, instead of in files without any
+        bound: an ORDER BY over a cross join wrote 480 MiB to /var/tmp in 2 s.
+        """
+        cfg = self.config
         uri = f"file:{quote(str(self._path.resolve()))}?mode=ro&immutable=1"
         try:
             conn = sqlite3.connect(
@@ -476,13 +503,16 @@ class Sandbox:
                 uri=True,
                 isolation_level=None,
                 check_same_thread=False,
-                cached_statements=256,
+                cached_statements=cached_statements,
             )
         except sqlite3.Error as error:
             raise DataError(f"cannot open database {self._path}: {error}") from None
-        self._conn: sqlite3.Connection | None = conn
         try:
             conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            heap = cfg.max_sqlite_heap_bytes
+            conn.execute(f"PRAGMA hard_heap_limit={heap}")
+            conn.execute(f"PRAGMA soft_heap_limit={heap // 2}")  # caches shrink first
             conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, cfg.max_cell_bytes)
             conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, max(cfg.max_sql_chars * 4, 1024))
             conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
@@ -492,20 +522,10 @@ class Sandbox:
                 conn.create_function(name, nargs, function, deterministic=True)
             conn.set_authorizer(_make_authorizer(self._state))
             conn.set_progress_handler(_make_progress_handler(self._state), cfg.progress_interval)
-            self._state.internal = True  # the sandbox's own read of sqlite_master
-            try:
-                names = conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                    " AND substr(name, 1, 7) <> 'sqlite_' ORDER BY rowid"
-                ).fetchall()
-            finally:
-                self._state.internal = False
         except sqlite3.Error as error:
             conn.close()
-            self._conn = None
             raise DataError(f"cannot read database {self._path}: {error}") from None
-        self.table_names: tuple[str, ...] = tuple(row[0] for row in names)
-        self._lower_names = {name.lower(): name for name in reversed(self.table_names)}
+        return conn
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -653,6 +673,16 @@ class Sandbox:
         """
         timeout = self._timeout_s if timeout_s is None else timeout_s
         start = monotonic()  # the static check of long SQL counts against the deadline
+        limit = self.config.max_cell_bytes
+        if len(sql) > limit // 4 and len(sql) <= self._max_sql_chars:
+            size = len(sql.encode("utf-8", "surrogatepass"))
+            if size > limit:
+                # SQLite's length limit caps the statement text too: it would refuse this
+                # after sqlglot had spent up to a second on it (holding the GIL throughout)
+                raise SandboxError(
+                    f"SQL error: string or blob too big (the query is {size:,} bytes;"
+                    f" statements, like values, are limited to {limit} bytes)"
+                )
         to_run = _checked(sql, self._max_sql_chars)
         return self._run(to_run, timeout, start)
 
@@ -666,11 +696,17 @@ class Sandbox:
         state = self._state
         with self._lock:
             conn = self._open_conn()
+            temporary = None
             if start is None:
                 start = monotonic()
             state.deadline = start + timeout_s
             cursor = None
             try:
+                if len(sql) > _CACHE_MAX_CHARS:
+                    # Python's statement cache keeps each SQL text and SQLite's copy of it
+                    # (256 texts of 100,000 characters held 74 MiB per connection): long
+                    # SQL runs on a connection of its own, closed afterwards
+                    conn = temporary = self._connect(cached_statements=0)
                 cursor = conn.execute(sql)
                 columns = list(map(_first, cursor.description or ()))
                 ncols = len(columns) or 1
@@ -691,11 +727,8 @@ class Sandbox:
                     rows, total, more = self._fetch_rest(cursor, batch, want, size, blob)
             except (sqlite3.Error, sqlite3.Warning) as error:
                 raise self._translate(error, timeout_s) from None
-            except MemoryError:  # what SQLite reports for a program over PROGRAM_OPS_LIMIT
-                raise SandboxError(
-                    f"SQL error: the query is too complex (it compiles to more than"
-                    f" {PROGRAM_OPS_LIMIT:,} operations); simplify it"
-                ) from None
+            except MemoryError:  # a program over PROGRAM_OPS_LIMIT, or over the heap limit
+                raise self._memory_error(conn, sql) from None
             except UnicodeEncodeError:  # a lone surrogate, e.g. from JSON "\ud800"
                 raise QueryRejectedError("the query is not valid Unicode text") from None
             finally:
@@ -704,8 +737,36 @@ class Sandbox:
                 state.interrupted = False
                 if cursor is not None:
                     cursor.close()
+                if temporary is not None:
+                    temporary.set_progress_handler(None, 0)
+                    temporary.set_authorizer(None)
+                    temporary.close()
             elapsed = monotonic() - start
         return QueryOutcome(columns, rows, total, more, elapsed)
+
+    def _memory_error(self, conn: sqlite3.Connection, sql: str) -> SandboxError:
+        """Which limit a ``MemoryError`` from SQLite means, worded for the agent.
+
+        SQLite reports both a program over ``PROGRAM_OPS_LIMIT`` (at compile time) and an
+        allocation over the heap limit (a sort or grouping of a huge intermediate result)
+        as "out of memory". Compiling the statement again under EXPLAIN, which runs
+        nothing, tells them apart.
+        """
+        try:
+            conn.execute("EXPLAIN " + sql).close()
+        except MemoryError:
+            return SandboxError(
+                f"SQL error: the query is too complex (it compiles to more than"
+                f" {PROGRAM_OPS_LIMIT:,} operations); simplify it"
+            )
+        except sqlite3.Error:
+            pass
+        limit = self.config.max_sqlite_heap_bytes >> 20
+        return SandboxError(
+            f"SQL error: the query needs more than the {limit} MiB of working memory that"
+            " queries share (sorting or grouping a huge intermediate result, e.g. a cross"
+            " join); filter or join on a key first, or add a LIMIT"
+        )
 
     def _fetch_rest(
         self,

@@ -162,7 +162,11 @@ class SQLObservation(BaseModel):
     error: str = ""
     step_count: int = 0
     budget_remaining: int = 0
-    action_history: list[str] = Field(default_factory=list)
+    action_history: list[str] = Field(
+        default_factory=list,
+        description="the latest actions, oldest first (at most EnvConfig.history_rows, 32 by"
+        " default; step_count counts them all)",
+    )
     reward_breakdown: RewardBreakdown | None = None
 
 

@@ -28,7 +28,12 @@ _HELP = {
     "budget": "steps per episode, ANSWER included (default 15)",
     "inline_budget_ms": "a QUERY running longer than this moves off the event loop (default 5)",
     "query_threads": "worker threads for slow queries (default 8)",
-    "max_message_bytes": "largest WebSocket or MCP message accepted (default 1048576)",
+    "max_message_bytes": "largest WebSocket message or HTTP request body accepted"
+    " (default 1048576; larger bodies get 413)",
+    "max_sessions_per_client": "most sessions one client address may hold (default 32; 0: no"
+    " cap; loopback clients are never capped; behind a proxy see FORWARDED_ALLOW_IPS)",
+    "max_header_bytes": "largest request line and headers (default 32768; larger get 431)",
+    "header_timeout": "seconds a client has to send a request's headers (default 10)",
     "log_level": "critical, error, warning, info, debug or trace (default info)",
     "graceful_timeout": "seconds to let connections finish at shutdown (default 3)",
     "allowed_origins": "comma-separated origins (https://example.org, or *) whose pages may "
@@ -101,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from .app import create_app
+    from .limits import bounded_http_protocol
 
     app = create_app(settings, dataset=dataset)
     config = uvicorn.Config(
@@ -110,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=settings.log_level,
         ws_max_size=max(16 << 20, 4 * settings.max_message_bytes),
         ws_per_message_deflate=settings.ws_compression,
+        http=bounded_http_protocol(settings.max_header_bytes, settings.header_timeout_s),
         timeout_graceful_shutdown=settings.graceful_timeout_s,
         lifespan="on",
     )
@@ -135,6 +142,10 @@ allocations are serialised by the GIL anyway, so fewer arenas cost nothing measu
 """
 
 
+MMAP_THRESHOLD = 128 << 10
+"""Allocations from this size up are mmapped and given back to the system when freed."""
+
+
 def _limit_malloc_arenas() -> None:
     if sys.platform != "linux" or "MALLOC_ARENA_MAX" in os.environ:
         return
@@ -143,6 +154,12 @@ def _limit_malloc_arenas() -> None:
 
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX; before any worker thread starts
+        if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+            # A fixed threshold turns off glibc's dynamic one, which rises after each
+            # large free until megabyte buffers (a 1.5 MB reply being serialised) come
+            # from the heap, where fragmentation keeps them: 150 big replies grew RSS
+            # by 625 MiB; with the fixed threshold by under 10 MiB (docs/reliability.md).
+            libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
         pass
 

@@ -13,6 +13,7 @@ and ``/web/`` with ``/web/api/*`` (routes/web.py); ``/docs`` and ``/openapi.json
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlenv_core.dataset import Dataset, load_dataset
 
+from .limits import BodyLimit
 from .origin import OriginGuard
 from .routes import http, mcp, web, ws
 from .sessions import SessionManager
@@ -62,6 +64,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = settings if settings is not None else resolve_settings(ignore=("host", "port"))
         data = dataset if dataset is not None else load_dataset(cfg.data_dir)
+        # The dataset's objects live as long as the server: leave them out of the garbage
+        # collector's full passes, which otherwise walk them all and stall the event loop
+        # (up to 200 ms) whenever a worker thread's step allocates many objects.
+        gc.freeze()
         manager = SessionManager(data, cfg)
         manager.start()
         app.state.manager = manager
@@ -85,6 +91,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit)
     app.include_router(http.router)
     app.include_router(ws.router)
     app.include_router(mcp.router)

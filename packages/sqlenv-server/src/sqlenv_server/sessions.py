@@ -25,18 +25,20 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Literal
 
+from sqlenv_core.checker import CheckResult
 from sqlenv_core.config import EnvConfig, SandboxConfig
 from sqlenv_core.dataset import Dataset
-from sqlenv_core.env import SQLEnvironment
+from sqlenv_core.env import INLINE_SQL_CHARS, SQLEnvironment, heavy_answer
 from sqlenv_core.errors import ResetNeeded, StepDeferred
 from sqlenv_core.pool import SandboxPool
 from sqlenv_core.schemas import ActionType, EpisodeState, SQLAction, SQLObservation
 
+from .checking import CheckerProcess
 from .settings import ServerSettings
+from .workers import FairExecutor
 
 __all__ = ["CapacityError", "Session", "SessionKind", "SessionManager"]
 
@@ -44,7 +46,7 @@ _MAX_IDLE = 64
 """Idle pooled connections kept open (over all databases)."""
 
 WORKER_NICE = 10
-"""How much nicer than the event loop the slow-query threads run (see ``_lower_priority``)."""
+"""How much nicer than the event loop slow queries run (see ``_at_priority``)."""
 
 PROGRESS_INTERVAL = 20_000
 """SQLite VM instructions between deadline checks (now also the engine's default; it was
@@ -64,15 +66,30 @@ SessionKind = Literal["ws", "http", "mcp"]
 
 
 class CapacityError(RuntimeError):
-    """The session table is full."""
+    """The session table is full, or the client's share of it is."""
 
-    def __init__(self, active: int, maximum: int) -> None:
-        super().__init__(
-            f"Server at capacity: {active}/{maximum} sessions active. "
-            "Cannot accept new connections."
+    def __init__(
+        self, active: int, maximum: int, idle_timeout_s: float, *, client: str | None = None
+    ) -> None:
+        idle = (
+            f"Sessions are closed after {idle_timeout_s:g} s without an action (reset or step;"
+            " reading the state does not count)."
         )
+        if client is None:
+            message = (
+                f"Server at capacity: {active}/{maximum} sessions active. "
+                f"Cannot accept new connections. {idle}"
+            )
+        else:
+            message = (
+                f"Too many sessions from your address ({client}): {active}/{maximum} open. "
+                f"Close one (a close message, DELETE /session, openenv/session/close) or "
+                f"wait. {idle}"
+            )
+        super().__init__(message)
         self.active = active
         self.maximum = maximum
+        self.client = client
 
 
 class Session:
@@ -86,6 +103,7 @@ class Session:
     __slots__ = (
         "attached",
         "busy",
+        "client",
         "closed",
         "env",
         "id",
@@ -95,10 +113,11 @@ class Session:
         "on_expire",
     )
 
-    def __init__(self, kind: SessionKind, env: SQLEnvironment) -> None:
+    def __init__(self, kind: SessionKind, env: SQLEnvironment, client: str = "") -> None:
         self.id = uuid.uuid4().hex
         self.kind: SessionKind = kind
         self.env = env
+        self.client = client  # the address it was opened from (per-client cap, fair threads)
         self.lock = asyncio.Lock()
         self.last_active = time.monotonic()
         self.busy = False
@@ -107,26 +126,59 @@ class Session:
         self.on_expire: Callable[[str], None] | None = None
 
     def touch(self) -> None:
+        """Count an action (reset or step): only actions keep a session from the reaper."""
         self.last_active = time.monotonic()
 
     def __repr__(self) -> str:
         return f"Session({self.kind}, {self.id[:8]}, closed={self.closed})"
 
 
-def _lower_priority() -> None:
-    """Run slow queries at a lower CPU priority than the event loop (Linux threads only).
+_thread = threading.local()
 
-    On a machine whose cores are busy, a query running to its deadline otherwise takes
-    CPU time from the loop that serves every other session: measured on 2 cores with 64
-    sessions, it added about 6 ms to their p99 and took 15% of their throughput; at
-    nice 10 it added 1-2 ms and took nothing. The query still gets every idle cycle.
+
+def _remember_priority() -> None:
+    """Initializer of the worker threads: note the thread's own starting priority."""
+    _thread.base = _thread.current = None
+    if sys.platform == "linux":  # elsewhere setpriority() would renice the whole process
+        with contextlib.suppress(OSError):
+            _thread.base = _thread.current = os.getpriority(
+                os.PRIO_PROCESS, threading.get_native_id()
+            )
+
+
+def _at_priority(nicer: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn`` with this worker thread ``nicer`` than it started (Linux threads only).
+
+    A query that spends its time inside SQLite runs ``WORKER_NICE`` nicer than the event
+    loop: SQLite releases the GIL, so on a machine whose cores are busy the query would
+    otherwise take CPU time from the loop that serves every other session (measured on 2
+    cores with 64 sessions: +6 ms on their p99 and 15% of their throughput at the same
+    priority, +1-2 ms and nothing at nice 10). Work that holds the GIL (an ANSWER to
+    check, a long SQL text for sqlglot) runs at the loop's priority instead: a nice
+    thread that holds the GIL while the scheduler keeps it waiting stalls the loop with
+    it (a 940 KB ANSWER at nice 10 on a loaded machine cut bystanders to a tenth).
     """
-    if sys.platform != "linux":  # elsewhere setpriority() would renice the whole process
-        return
-    tid = threading.get_native_id()
-    with contextlib.suppress(OSError):
-        nice = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, nice + WORKER_NICE))
+    base = _thread.base
+    if base is not None:
+        wanted = min(19, base + nicer)
+        if wanted != _thread.current:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), wanted)
+                _thread.current = wanted
+    return fn(*args)
+
+
+def _holds_the_gil(action: SQLAction) -> bool:
+    """Whether a deferred step's work is Python rather than SQLite (see ``_at_priority``)."""
+    kind = action.action_type
+    return kind is ActionType.ANSWER or (
+        kind is ActionType.QUERY and len(action.argument) > INLINE_SQL_CHARS
+    )
+
+
+def _is_loopback(client: str) -> bool:
+    """Local clients (tests, benchmarks, a trainer on the same machine) are not capped."""
+    return client in ("::1", "localhost") or client.startswith(("127.", "::ffff:127."))
 
 
 def _not_busy(session: Session, _future: object) -> None:
@@ -150,11 +202,14 @@ class SessionManager:
         self._inline_s: float = settings.inline_budget_ms / 1000.0
         self.pool = SandboxPool(dataset.db_path, self.env_config.sandbox, max_idle=_MAX_IDLE)
         self._sessions: dict[str, Session] = {}
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.query_threads,
+        self._per_client: dict[str, int] = {}
+        self.max_per_client = settings.max_sessions_per_client
+        self._executor = FairExecutor(
+            settings.query_threads,
             thread_name_prefix="sqlenv-query",
-            initializer=_lower_priority,
+            initializer=_remember_priority,
         )
+        self._checker = CheckerProcess()
         self._reaper: asyncio.Task[None] | None = None
         self.reaped = 0
         self.deferred_steps = 0
@@ -181,7 +236,8 @@ class SessionManager:
             self._reaper = None
         for session in list(self._sessions.values()):
             self.close(session, reason="the server is shutting down")
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown()
+        self._checker.shutdown()
         self.pool.close()
 
     # --------------------------------------------------------------- table
@@ -189,12 +245,25 @@ class SessionManager:
     def active(self) -> int:
         return len(self._sessions)
 
-    def open(self, kind: SessionKind) -> Session:
-        """A new session (its environment is cheap: no database is opened before reset)."""
+    def open(self, kind: SessionKind, client: str = "") -> Session:
+        """A new session (its environment is cheap: no database is opened before reset).
+
+        ``client`` is the peer's address; one address may hold at most
+        ``max_sessions_per_client`` sessions, loopback addresses excepted (see
+        ``ServerSettings``), so that one client cannot lock the others out.
+        """
+        idle = self.idle_timeout_s
         if len(self._sessions) >= self.max_sessions:
-            raise CapacityError(len(self._sessions), self.max_sessions)
-        session = Session(kind, SQLEnvironment(self.dataset, self.env_config, pool=self.pool))
+            raise CapacityError(len(self._sessions), self.max_sessions, idle)
+        held = self._per_client.get(client, 0)
+        cap = self.max_per_client
+        if cap and held >= cap and not _is_loopback(client):
+            raise CapacityError(held, cap, idle, client=client or "unknown")
+        session = Session(
+            kind, SQLEnvironment(self.dataset, self.env_config, pool=self.pool), client
+        )
         self._sessions[session.id] = session
+        self._per_client[client] = held + 1
         return session
 
     def get(self, session_id: str) -> Session | None:
@@ -211,7 +280,12 @@ class SessionManager:
         if session.closed:
             return
         session.closed = True
-        self._sessions.pop(session.id, None)
+        if self._sessions.pop(session.id, None) is not None:
+            left = self._per_client.get(session.client, 1) - 1
+            if left > 0:
+                self._per_client[session.client] = left
+            else:
+                self._per_client.pop(session.client, None)
         if session.busy:
             session.env.interrupt()
         session.env.close()  # cheap: the connections belong to the shared pool
@@ -292,19 +366,30 @@ class SessionManager:
         query is interrupted, so neither the session nor the thread outlives the client
         by more than a few milliseconds.
         """
-        session.touch()
         env = session.env
         inline = self._inline_s
+        if action.action_type is ActionType.ANSWER:
+            verdict = await self._check_elsewhere(session, action)
+            if verdict is not None:
+                obs = env.step(action, inline_budget_s=inline, answer_verdict=verdict)
+                session.touch()
+                return obs
         if inline > 0 or action.action_type is not ActionType.QUERY:
             try:
-                return env.step(action, inline_budget_s=inline if inline > 0 else None)
+                obs = env.step(action, inline_budget_s=inline)
             except StepDeferred:
                 pass
+            else:
+                session.touch()
+                return obs
         self.deferred_steps += 1
         session.busy = True
         # ``busy`` follows the thread, not this coroutine: a session whose query still
         # runs is not idle, even if the caller was cancelled meanwhile.
-        future = self._executor.submit(env.step, action)
+        nicer = 0 if _holds_the_gil(action) else WORKER_NICE
+        future = self._executor.submit(
+            session.client, session.id, _at_priority, nicer, env.step, action
+        )
         future.add_done_callback(partial(_not_busy, session))
         waiter = asyncio.wrap_future(future)
         watcher = None if until_gone is None else asyncio.ensure_future(until_gone())
@@ -318,14 +403,40 @@ class SessionManager:
                     and (watcher.exception() is not None or watcher.result())
                 ):
                     self._interrupt(session)
-            return await waiter
+            obs = await waiter
         except asyncio.CancelledError:
             self._interrupt(session)
             raise
         finally:
             if watcher is not None and not watcher.done():
                 watcher.cancel()
-            session.touch()
+        session.touch()
+        return obs
+
+    async def _check_elsewhere(self, session: Session, action: SQLAction) -> CheckResult | None:
+        """The verdict on a big ANSWER, checked in the checker process; None for the rest.
+
+        Checking is pure Python: in a thread it would hold the GIL for up to a second
+        (940 KB of answer), and on a loaded machine the event loop then waits for the
+        GIL far longer than the 5-ms switch interval, because the holder itself waits
+        for a core (measured: bystanders' p99 from 20 ms to 400 ms). In another process
+        it costs the event loop only the pickling of the answer and the gold rows.
+        """
+        env = session.env
+        if env.done:
+            return None
+        try:
+            question = env.question
+        except ResetNeeded:
+            return None
+        text = action.argument.strip()
+        if not heavy_answer(text, question):
+            return None
+        session.busy = True
+        try:
+            return await self._checker.check(text, question.gold_rows, question.order_matters)
+        finally:
+            session.busy = False
 
     def _interrupt(self, session: Session) -> None:
         if session.env.interrupt():

@@ -11,12 +11,15 @@ status 2).
 | port | ``--port`` | ``PORT`` | ``8000`` |
 | data directory | ``--data-dir`` | ``SQLENV_DATA_DIR`` | the bundled ``data/`` |
 | session cap | ``--max-sessions`` | ``SQLENV_MAX_SESSIONS``, ``MAX_CONCURRENT_ENVS`` | 256 |
+| sessions per client address (0: no cap; loopback never capped) | ``--max-sessions-per-client`` | ``SQLENV_MAX_SESSIONS_PER_CLIENT`` | 32 |
 | idle timeout (s) | ``--idle-timeout`` | ``SQLENV_IDLE_TIMEOUT_S``, ``SESSION_TIMEOUT_S`` | 600 |
 | query deadline (s) | ``--query-timeout`` | ``SQLENV_QUERY_TIMEOUT_S`` | 2 |
 | step budget | ``--budget`` | ``SQLENV_BUDGET`` | 15 |
 | inline query budget (ms) | ``--inline-budget-ms`` | ``SQLENV_INLINE_BUDGET_MS`` | 5 |
 | slow-query threads | ``--query-threads`` | ``SQLENV_QUERY_THREADS`` | 8 |
-| largest message (bytes) | ``--max-message-bytes`` | ``SQLENV_MAX_MESSAGE_BYTES`` | 1 MiB |
+| largest message or request body (bytes) | ``--max-message-bytes`` | ``SQLENV_MAX_MESSAGE_BYTES`` | 1 MiB |
+| largest request head: request line and headers (bytes) | ``--max-header-bytes`` | ``SQLENV_MAX_HEADER_BYTES`` | 32 KiB |
+| time to send a request head (s) | ``--header-timeout`` | ``SQLENV_HEADER_TIMEOUT_S`` | 10 |
 | WebSocket compression | ``--ws-compression`` | ``SQLENV_WS_COMPRESSION`` | off |
 | oracle plan for any question | ``--web-oracle`` | ``SQLENV_WEB_ORACLE`` | off |
 | other origins browsers may call from | ``--allowed-origins`` | ``SQLENV_ALLOWED_ORIGINS`` | none (same origin only) |
@@ -63,12 +66,15 @@ class ServerSettings:
     port: int = 8000
     data_dir: Path | None = None
     max_sessions: int = 256
+    max_sessions_per_client: int = 32
     idle_timeout_s: float = 600.0
     query_timeout_s: float = 2.0
     budget: int = 15
     inline_budget_ms: float = 5.0
     query_threads: int = 8
     max_message_bytes: int = 1 << 20
+    max_header_bytes: int = 32 << 10
+    header_timeout_s: float = 10.0
     ws_compression: bool = False
     web_oracle: bool = False
     allowed_origins: tuple[str, ...] = ()
@@ -139,6 +145,9 @@ def _host_list(value: Any) -> str | None:
 _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "port": _positive_int(65535),
     "max_sessions": _positive_int(),
+    "max_sessions_per_client": _positive_int(low=0),
+    "max_header_bytes": _positive_int(low=1024),
+    "header_timeout_s": _positive_float,
     "idle_timeout_s": _positive_float,
     "query_timeout_s": _positive_float,
     "budget": _positive_int(10_000),
@@ -158,12 +167,18 @@ ENV_VARS: dict[str, tuple[str, tuple[str, ...]]] = {
     "port": ("--port", ("PORT",)),
     "data_dir": ("--data-dir", ("SQLENV_DATA_DIR",)),
     "max_sessions": ("--max-sessions", ("SQLENV_MAX_SESSIONS", "MAX_CONCURRENT_ENVS")),
+    "max_sessions_per_client": (
+        "--max-sessions-per-client",
+        ("SQLENV_MAX_SESSIONS_PER_CLIENT",),
+    ),
     "idle_timeout_s": ("--idle-timeout", ("SQLENV_IDLE_TIMEOUT_S", "SESSION_TIMEOUT_S")),
     "query_timeout_s": ("--query-timeout", ("SQLENV_QUERY_TIMEOUT_S",)),
     "budget": ("--budget", ("SQLENV_BUDGET",)),
     "inline_budget_ms": ("--inline-budget-ms", ("SQLENV_INLINE_BUDGET_MS",)),
     "query_threads": ("--query-threads", ("SQLENV_QUERY_THREADS",)),
     "max_message_bytes": ("--max-message-bytes", ("SQLENV_MAX_MESSAGE_BYTES",)),
+    "max_header_bytes": ("--max-header-bytes", ("SQLENV_MAX_HEADER_BYTES",)),
+    "header_timeout_s": ("--header-timeout", ("SQLENV_HEADER_TIMEOUT_S",)),
     "ws_compression": ("--ws-compression", ("SQLENV_WS_COMPRESSION",)),
     "web_oracle": ("--web-oracle", ("SQLENV_WEB_ORACLE",)),
     "allowed_origins": ("--allowed-origins", ("SQLENV_ALLOWED_ORIGINS",)),
@@ -247,6 +262,9 @@ def resolve_settings(
 _HINTS = {
     "port": "must be a whole number from 1 to 65535",
     "max_sessions": "must be a whole number of at least 1",
+    "max_sessions_per_client": "must be a whole number of at least 0 (0: no cap)",
+    "max_header_bytes": "must be a whole number of at least 1024",
+    "header_timeout_s": "must be a positive number of seconds",
     "budget": "must be a whole number from 1 to 10000",
     "query_threads": "must be a whole number from 1 to 1024",
     "max_message_bytes": "must be a whole number of at least 1024",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError, create_model
 from sqlenv_core.errors import DataError, ResetNeeded, UnknownQuestionError
@@ -107,9 +107,7 @@ class SessionClosed(BaseModel):
 
 
 _SESSION_DOC = f"session id from a previous POST /reset ({SESSION_HEADER} response header)"
-SessionHeader = Annotated[
-    str | None, Header(alias=SESSION_HEADER, description=_SESSION_DOC)
-]
+SessionHeader = Annotated[str | None, Header(alias=SESSION_HEADER, description=_SESSION_DOC)]
 
 
 def _detail(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -198,6 +196,7 @@ async def schema() -> JSONResponse:
 )
 async def reset(
     manager: ManagerDep,
+    http_request: Request,
     request: Annotated[ResetRequest | None, Body()] = None,
     session_id: SessionHeader = None,
 ) -> Response:
@@ -213,7 +212,8 @@ async def reset(
     created = session is None
     if session is None:
         try:
-            session = manager.open("http")
+            client = http_request.client.host if http_request.client else ""
+            session = manager.open("http", client)
         except CapacityError as exc:
             return JSONResponse(
                 {"detail": str(exc), "active_sessions": exc.active, "max_sessions": exc.maximum},

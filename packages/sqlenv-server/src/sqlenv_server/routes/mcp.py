@@ -139,9 +139,9 @@ def _session_of(manager: SessionManager, session_id: Any) -> Session:
     return session
 
 
-def _open(manager: SessionManager) -> Session:
+def _open(manager: SessionManager, client: str) -> Session:
     try:
-        return manager.open("mcp")
+        return manager.open("mcp", client)
     except CapacityError as exc:
         raise McpError(
             SERVER_ERROR,
@@ -166,10 +166,12 @@ async def dispatch(
     header_session: str | None = None,
     bound: Session | None = None,
     outcome: _Outcome | None = None,
+    client: str = "",
 ) -> dict[str, Any] | None:
     """The JSON-RPC response to ``payload`` (None for a notification over HTTP).
 
-    ``bound`` is the WebSocket's own session, used for every tool call on it.
+    ``bound`` is the WebSocket's own session, used for every tool call on it; ``client``
+    is the peer's address, which new sessions count against (the per-client cap).
     """
     request_id: Any = None
     try:
@@ -185,7 +187,7 @@ async def dispatch(
         params = payload.get("params") or {}
         if not isinstance(params, dict):
             raise McpError(INVALID_PARAMS, "params must be an object")
-        result = await _call(manager, method, params, header_session, bound, outcome)
+        result = await _call(manager, method, params, header_session, bound, outcome, client)
     except McpError as exc:
         error: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.data is not None:
@@ -225,6 +227,7 @@ async def _call(
     header_session: str | None,
     bound: Session | None,
     outcome: _Outcome | None,
+    client: str,
 ) -> Any:
     if method == "tools/call":
         return await _tools_call(manager, params, header_session, bound, outcome)
@@ -236,7 +239,7 @@ async def _call(
         if bound is None and outcome is not None:
             session = manager.get(header_session) if header_session else None
             if session is None or session.kind == "ws":
-                session = _open(manager)
+                session = _open(manager, client)
             outcome.session_id = session.id
         return {
             "protocolVersion": version,
@@ -247,7 +250,7 @@ async def _call(
     if method == "ping" or method.startswith("notifications/"):
         return {}
     if method == "openenv/session/create":
-        return {"session_id": _open(manager).id}
+        return {"session_id": _open(manager, client).id}
     if method == "openenv/session/close":
         session = _session_of(manager, params.get("session_id"))
         manager.close(session, reason="the session was closed by openenv/session/close")
@@ -351,7 +354,10 @@ async def mcp_endpoint(
         error = {"code": INVALID_REQUEST, "message": "Invalid Request: batches are not supported"}
         return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error})
     outcome = _Outcome()
-    response = await dispatch(manager, payload, header_session=mcp_session_id, outcome=outcome)
+    client = request.client.host if request.client else ""
+    response = await dispatch(
+        manager, payload, header_session=mcp_session_id, outcome=outcome, client=client
+    )
     headers = {MCP_SESSION_HEADER: outcome.session_id} if outcome.session_id else None
     if response is None:
         return Response(status_code=202, headers=headers)

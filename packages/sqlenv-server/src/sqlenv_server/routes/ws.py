@@ -83,7 +83,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await _attach(websocket, manager, attach_to)
         return
     try:
-        session = manager.open("ws")
+        session = manager.open("ws", websocket.client.host if websocket.client else "")
     except CapacityError as exc:
         await _refuse(
             websocket,
@@ -124,7 +124,6 @@ async def _attach(websocket: WebSocket, manager: SessionManager, session_id: str
         )
         return
     session.attached = True
-    session.touch()
     try:
         await _Connection(websocket, session, manager, shared=True).serve()
     finally:
@@ -330,7 +329,9 @@ class _Connection:
         return observation_frame(obs)
 
     async def _mcp(self, data: Any) -> str:
-        response = await mcp.dispatch(self.manager, data, bound=self.session)
+        response = await mcp.dispatch(
+            self.manager, data, bound=self.session, client=self.session.client
+        )
         return jsonsafe.dumps({"type": "mcp", "data": response})
 
 

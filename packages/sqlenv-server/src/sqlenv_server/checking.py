@@ -1,0 +1,66 @@
+"""Big answers are checked in a process of their own, so they never hold the server's GIL.
+
+Checking an ANSWER is pure Python and linear in its length: a 940 KB answer takes about a
+second of CPU. In a worker thread that second is spent holding the GIL in 5-ms turns,
+and on a machine with more runnable threads than cores the holder is often descheduled
+mid-turn, so the event loop waits for the GIL far longer than the switch interval (the
+bystanders' p99 went from 20 ms to 400 ms). The process is started at the first big
+answer (about 0.3 s, 25 MB) and reused; if it dies, the check runs in this process and
+a new one is started for the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from sqlenv_core.checker import CheckResult, check_answer
+from sqlenv_core.schemas import Cell
+
+__all__ = ["CheckerProcess"]
+
+log = logging.getLogger("sqlenv_server.checking")
+
+
+CHECKER_NICE = 10
+"""The checking process runs this much nicer than the server: it holds none of the
+server's locks, so on a busy machine the event loop should have the cores first."""
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(CHECKER_NICE)
+
+
+class CheckerProcess:
+    """``await check(text, gold_rows, order_matters)``: ``check_answer`` in a child process."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def check(
+        self, text: str, gold_rows: list[list[Cell]], order_matters: bool
+    ) -> CheckResult:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
+            )
+        try:
+            future = self._pool.submit(check_answer, text, gold_rows, order_matters)
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            log.warning("the answer-checking process died; checking in this process")
+            self._pool = None
+            return await asyncio.to_thread(check_answer, text, gold_rows, order_matters)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
