@@ -223,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         "placement": placement,
         "killed": killed or None,
         "replicas_after": after,
-        "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_avg": os.getloadavg(),
+            "python": platform.python_version(),
+        },
     }
     text = json.dumps(report, indent=1)
     print(text)
