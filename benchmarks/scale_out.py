@@ -43,6 +43,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "ray"))
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # see deploy/ray/sqlenv_serve.py
+# One proxy (on the head) serves every session here. Serve's router prefers replicas on the
+# proxy's own node, which would put every WebSocket on the head's replica; spread them
+# (power of two choices over all replicas), as a balancer over per-node proxies would.
+os.environ.setdefault("RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING", "0")
 
 DEFAULT_OBJECT_STORE = 80 * 1024 * 1024  # bytes per node: Ray's minimum is about 75 MB
 

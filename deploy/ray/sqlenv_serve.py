@@ -35,6 +35,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+# Replicas run the Python environment the cluster's nodes were started with (this
+# repository's .venv on a local cluster, the image on Kubernetes), not a copy of the
+# working directory that Ray's `uv run` hook would upload and re-sync on every worker.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
 from ray import cloudpickle, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # deploy/ is not a package
@@ -168,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import ray
 
+    if args.proxy_location == "HeadOnly":
+        # One proxy for every client: do not prefer the head node's replicas (Serve's
+        # default), or every WebSocket would land there. Set before Ray starts here; on
+        # a cluster started by `ray start`, set it in the head node's environment.
+        os.environ.setdefault("RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING", "0")
     ray.init(address=args.address, include_dashboard=False) if args.address else ray.init()
     serve.start(
         http_options={"host": args.host, "port": args.port},

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from affinity import SessionAffinityGuard
 from fastapi.testclient import TestClient
 from sqlenv_server.app import create_app
-
-from affinity import SessionAffinityGuard
 
 OTHER = "0123456789abcdef0123456789abcdef"
 
@@ -28,7 +27,12 @@ def test_http_session_on_this_replica_plays_through(client: TestClient) -> None:
     sid = reset.headers["X-SQLEnv-Session"]
     step = client.post(
         "/step",
-        json={"action": {"action_type": "DESCRIBE", "argument": reset.json()["observation"]["tables"][0]}},
+        json={
+            "action": {
+                "action_type": "DESCRIBE",
+                "argument": reset.json()["observation"]["tables"][0],
+            }
+        },
         headers={"X-SQLEnv-Session": sid},
     )
     assert step.status_code == 200 and step.json()["observation"]["step_count"] == 1
@@ -55,7 +59,10 @@ def test_mcp_session_of_another_replica_gets_a_json_rpc_error_naming_ws(client: 
         "params": {"name": "describe", "arguments": {"table": "singer"}, "session_id": OTHER},
     }
     for headers in ({}, {"Mcp-Session-Id": OTHER}):
-        body = dict(call, params={k: v for k, v in call["params"].items() if k != "session_id" or not headers})
+        body = dict(
+            call,
+            params={k: v for k, v in call["params"].items() if k != "session_id" or not headers},
+        )
         reply = client.post("/mcp", json=body, headers=headers).json()
         assert reply["id"] == 7 and reply["error"]["code"] == -32602
         assert "/ws" in reply["error"]["message"] and OTHER in reply["error"]["message"]
@@ -66,12 +73,22 @@ def test_mcp_without_a_session_and_with_its_own_session_pass_through(client: Tes
     assert {t["name"] for t in listed["result"]["tools"]} >= {"reset", "query"}
     reset = client.post(
         "/mcp",
-        json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "reset", "arguments": {"split": "eval"}}},
+        json={
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "reset", "arguments": {"split": "eval"}},
+        },
     )
     sid = reset.headers["Mcp-Session-Id"]
     state = client.post(
         "/mcp",
-        json={"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "state", "arguments": {}}},
+        json={
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "state", "arguments": {}},
+        },
         headers={"Mcp-Session-Id": sid},
     ).json()
     assert "error" not in state, state

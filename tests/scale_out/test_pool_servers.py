@@ -11,12 +11,11 @@ import asyncio
 import signal
 from pathlib import Path
 
+import support
 from sqlenv_client import AsyncEnvPool, AsyncPooledSession, EnvPool
 from sqlenv_core.dataset import load_dataset
 from sqlenv_core.evaluation import evaluate
 from sqlenv_core.policies import OraclePolicy
-
-import support
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"connect_timeout_s": 5.0, "reply_timeout_s": 20.0}
