@@ -69,3 +69,27 @@ def test_evaluate_through_a_pooled_session_matches_in_process(tmp_path: Path) ->
     local = evaluate(SQLEnvironment(dataset), OraclePolicy(dataset), questions)
     assert remote.success_rate == local.success_rate == 1.0
     assert [e.model_dump() for e in remote.episodes] == [e.model_dump() for e in local.episodes]
+
+
+def test_sqlenv_eval_server_matches_the_in_process_evaluation(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    data = ROOT / "data"
+    base = [sys.executable, "-m", "sqlenv_core.cli", "--data-dir", str(data), "eval"]
+    base += ["--policy", "oracle", "--split", "eval", "--sample", "12", "--json", "--out"]
+    with support.Server(data, tmp_path / "s.log") as server:
+        remote = subprocess.run(
+            [*base, str(tmp_path / "remote.json"), "--server", server.base],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    local = subprocess.run(
+        [*base, str(tmp_path / "local.json")], capture_output=True, text=True, timeout=120
+    )
+    assert local.returncode == 0, local.stderr[-2000:]
+    remote_report = json.loads((tmp_path / "remote.json").read_text())
+    local_report = json.loads((tmp_path / "local.json").read_text())
+    assert remote_report["success_rate"] == 1.0
+    assert remote_report["episodes"] == local_report["episodes"]
