@@ -148,9 +148,8 @@ def test_eval_server_plays_through_the_remote_entry_point(tiny_data_dir: Path, m
         made.append(RecordingEnv(urls, tiny_data_dir))
         return made[-1]
 
-    monkeypatch.setattr(
-        cli, "entry_points", lambda group: [FakeEntryPoint("pool", factory)] if group == cli.REMOTE_GROUP else []
-    )
+    found = {cli.REMOTE_GROUP: [FakeEntryPoint("pool", factory)]}
+    monkeypatch.setattr(cli, "entry_points", lambda group: found.get(group, []))
     argv = ["--data-dir", str(tiny_data_dir), "--budget", "6", "eval", "--policy", "oracle"]
     argv += ["--server", "http://a:8000", "--server", "http://b:8000", "--json"]
     assert cli.main(argv) == 0
@@ -161,8 +160,11 @@ def test_eval_server_plays_through_the_remote_entry_point(tiny_data_dir: Path, m
     assert len(env.resets) == report["n"] and all(r["budget"] == 6 for r in env.resets)
 
 
-def test_eval_server_without_sqlenv_client_says_what_to_install(tiny_data_dir: Path, monkeypatch, capsys):
+def test_eval_server_without_sqlenv_client_says_what_to_install(
+    tiny_data_dir: Path, monkeypatch, capsys
+):
     monkeypatch.setattr(cli, "entry_points", lambda group: [])
-    argv = ["--data-dir", str(tiny_data_dir), "eval", "--policy", "oracle", "--server", "http://a:1"]
+    argv = ["--data-dir", str(tiny_data_dir), "eval", "--policy", "oracle"]
+    argv += ["--server", "http://a:1"]
     assert cli.main(argv) == 2
     assert "--server needs sqlenv-client: pip install sqlenv-client" in capsys.readouterr().err
