@@ -66,6 +66,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--replica-cpus", type=float, default=0.5, help="CPUs per replica")
     p.add_argument("--port", type=int, default=0, help="Serve proxy port (0: a free one)")
     p.add_argument("--split", default="eval", help="question split (default eval)")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also play the same episodes on one plain sqlenv-server (no Ray) for a ratio",
+    )
     p.add_argument("--out", help="write the JSON report here (also printed)")
     args = p.parse_args(argv)
     if args.replicas > args.nodes:
@@ -156,6 +161,43 @@ async def run_episodes(
     return outcomes, pool.stats.as_dict(), latencies, time.perf_counter() - start
 
 
+def baseline(args: argparse.Namespace) -> dict[str, float]:
+    """The same episodes through the same pool on one plain ``python -m sqlenv_server``."""
+    import subprocess
+    import urllib.request
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "sqlenv_server", "--port", str(port), "--log-level", "warning"]
+    cmd += ["--max-sessions", str(args.sessions * 2)]
+    proc = subprocess.Popen(cmd)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("the baseline server did not start") from None
+                time.sleep(0.05)
+
+        async def noop(_: int) -> None:
+            return None
+
+        outcomes, _, latencies, wall = asyncio.run(
+            run_episodes(f"http://127.0.0.1:{port}", args, noop)
+        )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {
+        "episodes_completed": sum(1 for o in outcomes if o.ok and o.result),
+        "steps_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(1000 * statistics.median(latencies), 2),
+        "p99_ms": round(1000 * _percentile(latencies, 0.99), 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -204,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             ray.shutdown()
             cluster.shutdown()
 
+    plain = baseline(args) if args.baseline else None
     completed = sum(1 for o in outcomes if o.ok and o.result)
     wrong = sum(1 for o in outcomes if o.ok and not o.result)
     errors = [f"{type(o.error).__name__}: {o.error}" for o in outcomes if not o.ok]
@@ -228,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         "placement": placement,
         "killed": killed or None,
         "replicas_after": after,
+        "baseline_one_plain_server": plain,
+        "ratio_to_baseline": round(len(latencies) / wall / plain["steps_per_s"], 3)
+        if plain
+        else None,
         "machine": {
             "cpus": os.cpu_count(),
             "load_avg": os.getloadavg(),
