@@ -115,8 +115,12 @@ def deployment(
         raise ValueError(f"replicas must be at least 1, got {replicas}")
     if num_cpus <= 0:
         raise ValueError(f"num_cpus must be positive, got {num_cpus}")
+    from ray.serve.schema import LoggingConfig
+
     options: dict[str, Any] = {
         "num_replicas": replicas,
+        # no access-log line per HTTP request (the server logs what matters at its level)
+        "logging_config": LoggingConfig(enable_access_log=False, log_level="WARNING"),
         "max_ongoing_requests": max_sessions,  # an open WebSocket is one ongoing request
         "ray_actor_options": {
             "num_cpus": num_cpus,

@@ -56,3 +56,29 @@ def test_two_nodes_two_replicas_one_killed_and_no_episode_lost(tmp_path: Path) -
     assert report["episodes_restarted"] >= 1, "the killed replica held no session"
     assert report["episodes_wrong"] == 0
     assert report["steps_per_s"] > 0 and 0 < report["p50_ms"] <= report["p99_ms"]
+
+
+def test_the_deployment_sets_its_capacity_and_placement_explicitly(monkeypatch) -> None:
+    """No cluster needed: the bound application's options."""
+    import sqlenv_serve
+
+    monkeypatch.setenv("SQLENV_BUDGET", "9")
+    app = sqlenv_serve.deployment(3, num_cpus=0.5, max_sessions=128, query_threads=2)
+    config = app._bound_deployment._deployment_config
+    replica = app._bound_deployment._replica_config
+    assert config.num_replicas == 3
+    assert config.max_ongoing_requests == 128  # an open WebSocket is one ongoing request
+    assert replica.max_replicas_per_node == 1  # spread: one replica per node
+    assert replica.ray_actor_options["num_cpus"] == 0.5
+    env = replica.ray_actor_options["runtime_env"]["env_vars"]
+    assert env["SQLENV_MAX_SESSIONS"] == "128" and env["SQLENV_QUERY_THREADS"] == "2"
+    assert env["SQLENV_BUDGET"] == "9"  # the shell's SQLENV_* reach the replicas
+    assert Path(env["SQLENV_DATA_DIR"]).is_absolute()
+    assert (
+        sqlenv_serve.deployment(
+            2, spread=False
+        )._bound_deployment._replica_config.max_replicas_per_node
+        is None
+    )
+    with pytest.raises(ValueError, match="replicas must be at least 1"):
+        sqlenv_serve.deployment(0)
