@@ -76,6 +76,20 @@ def test_an_episode_interrupted_by_a_dying_server_is_replayed_on_a_live_one(two_
     }
 
 
+def test_steps_after_the_end_are_not_recorded_or_replayed(two_servers) -> None:
+    a, b = two_servers
+    with PooledSession([a.url, b.url], client_options=FAST) as env:
+        env.reset(question_id="q-1")
+        assert env.answer("6").done
+        for _ in range(50):
+            env.query("SELECT 1")  # answered "the episode is over", no step used
+        assert env._episode is not None and len(env._episode.actions) == 1
+        first = a if a.sessions else b
+        _kill(first)
+        assert env.state().done  # the finished episode is rebuilt from its one action
+        assert env.stats.restarts == 1 and env.stats.episodes_completed == 1
+
+
 def test_a_drawn_question_is_pinned_so_the_replay_meets_the_same_one(two_servers) -> None:
     a, b = two_servers
     with PooledSession([a.url, b.url], client_options=FAST) as env:

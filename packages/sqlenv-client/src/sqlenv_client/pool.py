@@ -184,10 +184,10 @@ class _Resilient:
 
     def _record(self, action: SQLAction, obs: SQLObservation) -> None:
         episode = self._episode
-        if episode is None:
-            return
+        if episode is None or episode.done:
+            return  # a step after the end changes nothing: the record stays bounded by the budget
         episode.actions.append(action)
-        if obs.done and not episode.done:
+        if obs.done:
             episode.done = True
             self.stats.add(episodes_completed=1)
 
