@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlenv_client
 
 SOURCE = Path(sqlenv_client.__file__).parent
-PUBLIC_MODULES = ("errors", "client", "async_client")
+PUBLIC_MODULES = ("errors", "client", "async_client", "pool")
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -29,7 +29,7 @@ def test_all_is_sorted_and_complete() -> None:
     assert sqlenv_client.__all__ == sorted(sqlenv_client.__all__, key=_isort_key)
     assert len(set(sqlenv_client.__all__)) == len(sqlenv_client.__all__)
     public = {name for name in vars(sqlenv_client) if not name.startswith("_")}
-    modules = {"errors", "client", "async_client", "trl", "policies", "hf", "training"}
+    modules = {"errors", "client", "async_client", "pool", "trl", "policies", "hf", "training"}
     assert public - modules == set(sqlenv_client.__all__) - {"__version__"}
     for module in PUBLIC_MODULES:
         for name in getattr(sqlenv_client, module).__all__:

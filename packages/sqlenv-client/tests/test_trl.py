@@ -141,19 +141,20 @@ def scripted_generate(tok, order):
     return generate
 
 
-def test_a_grpo_step_scores_rollouts_with_the_environments_returns(tiny, dataset, tmp_path):
+def grpo_step(tiny, dataset, factory, output_dir, on_turn=None):
+    """One GRPO step with the scripted rollouts; the rewards TRL computed and the tools.
+
+    ``on_turn(n)`` runs before the n-th generation (0: before any tool call)."""
     from sqlenv_client.training import grpo_trainer
-    from sqlenv_core.env import SQLEnvironment
 
     model, tok = tiny
-    budget = 5
     trainer = grpo_trainer(
         model,
         tok,
         make_train_dataset(dataset.select(split="train")),
-        SQLEnvTool.factory(lambda: SQLEnvironment(dataset), budget=budget),
-        budget=budget,
-        output_dir=tmp_path / "grpo",
+        factory,
+        budget=5,
+        output_dir=output_dir,
         max_steps=1,
         num_generations=4,
         max_completion_length=400,
@@ -167,13 +168,30 @@ def test_a_grpo_step_scores_rollouts_with_the_environments_returns(tiny, dataset
         seen.append((rewards.clone(), list(trainer.environments)))
         return rewards
 
-    order = list(SCRIPTS)
+    generate = scripted_generate(tok, list(SCRIPTS))
+    turns = {"n": 0}
+
+    def generate_turn(*args, **kwargs):
+        if on_turn is not None:
+            on_turn(turns["n"])
+        turns["n"] += 1
+        return generate(*args, **kwargs)
+
     with (
-        mock.patch.object(trainer.model, "generate", scripted_generate(tok, order)),
+        mock.patch.object(trainer.model, "generate", generate_turn),
         mock.patch.object(trainer, "_calculate_rewards", spy),
     ):
         trainer.train()
     ((rewards, envs),) = seen
+    return trainer, rewards, envs
+
+
+def test_a_grpo_step_scores_rollouts_with_the_environments_returns(tiny, dataset, tmp_path):
+    from sqlenv_core.env import SQLEnvironment
+
+    factory = SQLEnvTool.factory(lambda: SQLEnvironment(dataset), budget=5)
+    trainer, rewards, envs = grpo_step(tiny, dataset, factory, tmp_path / "grpo")
+    order = list(SCRIPTS)
     assert trainer.reward_func_names == ["ToolUsePenalty", "SQLEnvTool"]
     penalties, received = rewards[:, 0].tolist(), rewards[:, 1].tolist()  # received: get_reward
     returns = [e._env.state.total_reward if e.question_id else 0.0 for e in envs]
@@ -190,6 +208,75 @@ def test_a_grpo_step_scores_rollouts_with_the_environments_returns(tiny, dataset
     logged = trainer.state.log_history[0]
     assert logged["rewards/SQLEnvTool/mean"] == pytest.approx(sum(returns) / 4)
     assert logged["tools/call_frequency"] > 0 and logged["tools/failure_frequency"] > 0
+
+
+def _server(data_dir: Path, log: Path):
+    """``python -m sqlenv_server`` on a free port (the workspace run has the server)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "sqlenv_server", "--data-dir", str(data_dir)]
+    cmd += ["--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            return proc, url
+        except OSError:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"server not healthy: {log.read_text()}")
+
+
+def test_a_grpo_step_through_the_pool_scores_like_in_process_when_a_server_dies(
+    tiny, dataset, tmp_path
+):
+    """Two real servers behind an ``EnvPool``; one is killed after the rollouts' first
+    tool calls. TRL's rewards are those of the in-process run, and the interrupted
+    episodes were replayed on the live server and counted."""
+    pytest.importorskip("sqlenv_server", reason="needs the server package (workspace run)")
+    import signal
+
+    from sqlenv_client import EnvPool
+    from sqlenv_core.env import SQLEnvironment
+
+    local = SQLEnvTool.factory(lambda: SQLEnvironment(dataset), budget=5)
+    _, expected, local_envs = grpo_step(tiny, dataset, local, tmp_path / "local")
+
+    data_dir = tmp_path / "data"  # the dataset fixture's directory
+    a, a_url = _server(data_dir, tmp_path / "a.log")
+    b, b_url = _server(data_dir, tmp_path / "b.log")
+    try:
+        pool = EnvPool([a_url, b_url], size=8)
+
+        def kill_a(turn: int) -> None:
+            if turn == 1:  # after the first tool calls: episodes are under way on both
+                a.send_signal(signal.SIGKILL)
+
+        factory = SQLEnvTool.factory(pool=pool, budget=5)
+        _, rewards, envs = grpo_step(tiny, dataset, factory, tmp_path / "pool", kill_a)
+        assert a.wait(5) == -signal.SIGKILL
+    finally:
+        for proc in (a, b):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+    assert rewards.flatten().tolist() == pytest.approx(expected.flatten().tolist())
+    assert [e.correct for e in envs] == [e.correct for e in local_envs]
+    assert [e.steps for e in envs] == [e.steps for e in local_envs]
+    stats = pool.stats.as_dict()
+    assert stats["episodes_started"] == 4 and stats["episodes_lost"] == 0
+    assert stats["episodes_restarted"] >= 1, stats
+    pool.close()
 
 
 def test_hf_policy_replays_the_trl_rollout(tiny, dataset):

@@ -195,6 +195,23 @@ def test_default_mode_drives_a_server_through_the_client(server):
         tool._close()
 
 
+def test_pool_mode_takes_a_pooled_session_per_instance(server):
+    from sqlenv_client import EnvPool
+
+    with EnvPool(server.url, size=2) as pool:
+        factory = SQLEnvTool.factory(pool=pool, budget=10)
+        tool, other = factory(), factory()
+        tool.reset(question_id="q1")
+        other.reset(question_id="q2")
+        tool.answer("6")
+        assert tool.done and tool.get_reward() == pytest.approx(1.0)
+        assert pool.stats.episodes_started == 2 and pool.stats.episodes_completed == 1
+        with pytest.raises(RuntimeError, match="the pool is full"):
+            factory()
+        with pytest.raises(ValueError, match="give pool alone"):
+            SQLEnvTool(pool=pool, base_url=server.url)
+
+
 def _tool_messages(n: int) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": ""}] + [{"role": "tool", "content": "x"}] * n
 

@@ -113,3 +113,58 @@ def test_sample_questions_is_fixed_and_bounded(tiny_env):
     assert sample_questions(questions, 10) == list(questions)
     two = sample_questions(questions, 2, seed=3)
     assert len(two) == 2 and two == sample_questions(questions, 2, seed=3)
+
+
+class RecordingEnv:
+    """Stands in for sqlenv-client's pooled session: an in-process engine, recorded."""
+
+    def __init__(self, urls, data_dir):
+        from sqlenv_core.dataset import load_dataset
+        from sqlenv_core.env import SQLEnvironment
+
+        self.urls = urls
+        self.env = SQLEnvironment(load_dataset(data_dir))
+        self.resets = []
+        self.closed = False
+
+    def reset(self, **kwargs):
+        self.resets.append(kwargs)
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        return self.env.step(action)
+
+    def state(self):
+        return self.env.state
+
+    def close(self):
+        self.closed = True
+
+
+def test_eval_server_plays_through_the_remote_entry_point(tiny_data_dir: Path, monkeypatch, capsys):
+    made = []
+
+    def factory(urls):
+        made.append(RecordingEnv(urls, tiny_data_dir))
+        return made[-1]
+
+    found = {cli.REMOTE_GROUP: [FakeEntryPoint("pool", factory)]}
+    monkeypatch.setattr(cli, "entry_points", lambda group: found.get(group, []))
+    argv = ["--data-dir", str(tiny_data_dir), "--budget", "6", "eval", "--policy", "oracle"]
+    argv += ["--server", "http://a:8000", "--server", "http://b:8000", "--json"]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["success_rate"] == 1.0
+    (env,) = made
+    assert env.urls == ["http://a:8000", "http://b:8000"] and env.closed
+    assert len(env.resets) == report["n"] and all(r["budget"] == 6 for r in env.resets)
+
+
+def test_eval_server_without_sqlenv_client_says_what_to_install(
+    tiny_data_dir: Path, monkeypatch, capsys
+):
+    monkeypatch.setattr(cli, "entry_points", lambda group: [])
+    argv = ["--data-dir", str(tiny_data_dir), "eval", "--policy", "oracle"]
+    argv += ["--server", "http://a:1"]
+    assert cli.main(argv) == 2
+    assert "--server needs sqlenv-client: pip install sqlenv-client" in capsys.readouterr().err

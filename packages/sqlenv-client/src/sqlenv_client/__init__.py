@@ -1,6 +1,8 @@
 """Sync and async Python clients for SQLEnv servers, over the OpenEnv WebSocket protocol.
 
-``SQLEnvClient`` blocks; ``AsyncSQLEnvClient`` is its asyncio twin. Both speak the
+``SQLEnvClient`` blocks; ``AsyncSQLEnvClient`` is its asyncio twin. ``EnvPool`` and
+``AsyncEnvPool`` run many sessions over one URL or several replicas and restart an
+episode on a live replica when one dies (``sqlenv_client.pool``). All speak the
 wire schemas of ``sqlenv_core.schemas``, re-exported here for convenience, and
 raise the exceptions of ``sqlenv_client.errors``.
 """
@@ -31,6 +33,7 @@ from .errors import (
     ClientClosedError,
     ConnectError,
     ConnectionLostError,
+    EpisodeLostError,
     ExecutionError,
     InvalidActionError,
     ProtocolError,
@@ -39,6 +42,16 @@ from .errors import (
     SessionError,
     SQLEnvClientError,
     TransportError,
+)
+from .pool import (
+    DEFAULT_MAX_RESTARTS,
+    AsyncEnvPool,
+    AsyncPooledSession,
+    Endpoints,
+    EnvPool,
+    EpisodeOutcome,
+    PooledSession,
+    PoolStats,
 )
 
 try:
@@ -50,18 +63,27 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
     "DEFAULT_DOCKER_TIMEOUT_S",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_MAX_RESTARTS",
     "DEFAULT_PING_INTERVAL_S",
     "DEFAULT_PING_TIMEOUT_S",
     "DEFAULT_REPLY_TIMEOUT_S",
     "ActionType",
+    "AsyncEnvPool",
+    "AsyncPooledSession",
     "AsyncSQLEnvClient",
     "CapacityReachedError",
     "ClientClosedError",
     "ConnectError",
     "ConnectionLostError",
+    "Endpoints",
+    "EnvPool",
+    "EpisodeLostError",
+    "EpisodeOutcome",
     "EpisodeState",
     "ExecutionError",
     "InvalidActionError",
+    "PoolStats",
+    "PooledSession",
     "ProtocolError",
     "ReplyTimeoutError",
     "ResultTable",

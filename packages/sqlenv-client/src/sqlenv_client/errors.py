@@ -11,6 +11,8 @@
     ├── ProtocolError              a reply that is not a valid OpenEnv frame; the client
     │                              dropped its socket and is closed
     ├── ClientClosedError          the client was closed (also a ``RuntimeError``)
+    ├── EpisodeLostError           a pooled session gave up restarting an episode on a
+    │                              live server (``sqlenv_client.pool``)
     └── ServerError                an ``error`` frame: ``code``, ``message``, ``data``
         ├── CapacityReachedError   CAPACITY_REACHED; the server closed the connection
         ├── SessionError           FACTORY_ERROR, SESSION_ERROR; the server closed it
@@ -33,6 +35,7 @@ __all__ = [
     "ClientClosedError",
     "ConnectError",
     "ConnectionLostError",
+    "EpisodeLostError",
     "ExecutionError",
     "InvalidActionError",
     "ProtocolError",
@@ -81,6 +84,20 @@ class ProtocolError(SQLEnvClientError):
 
 class ClientClosedError(SQLEnvClientError, RuntimeError):
     """The client was used after ``close()``, or after an error that closed it."""
+
+
+class EpisodeLostError(SQLEnvClientError):
+    """A pooled session could not restart an episode: every attempt in a row failed.
+
+    ``attempts`` were made; ``__cause__`` is the last failure.
+    """
+
+    def __init__(self, message: str, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0], self.attempts))
 
 
 class ServerError(SQLEnvClientError):

@@ -18,7 +18,9 @@ rollout (trl >= 1.8; weight 1). So::
     )
 
 Each instance drives one environment: a ``SQLEnvClient`` session on a server (the
-default; ``base_url`` or ``$SQLENV_URL``), or any object with SQLEnvironment's
+default; ``base_url`` or ``$SQLENV_URL``), a session of an ``EnvPool`` over one URL or
+several replicas (``pool=``: an episode whose replica dies is replayed on a live one, so
+a rollout never loses its environment; docs/scaling.md), or any object with SQLEnvironment's
 ``reset`` / ``step`` (``env=`` a zero-argument callable returning one, e.g. an
 in-process ``sqlenv_core.env.SQLEnvironment`` the caller builds). ``reset`` is routed
 by the row's ``question_id``, never by question text, so the G rollouts of a GRPO group
@@ -35,7 +37,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlenv_core.prompting import (
     EPISODE_OVER,
@@ -48,6 +50,9 @@ from sqlenv_core.prompting import (
     training_row,
 )
 from sqlenv_core.schemas import SQLAction, SQLObservation
+
+if TYPE_CHECKING:
+    from .pool import EnvPool
 
 __all__ = [
     "DEFAULT_URL",
@@ -88,6 +93,11 @@ class SQLEnvTool:
             ``max_tool_calling_iterations`` the same number (default ``$SQLENV_BUDGET``,
             else the environment's own, 15).
         client_options: keyword arguments of ``SQLEnvClient``.
+        pool: an ``EnvPool``; each instance takes one of its sessions (instead of ``env``
+            and ``base_url``). For many concurrent rollouts or several replicas::
+
+                pool = EnvPool(["http://node-a:8000", "http://node-b:8000"])
+                factory = SQLEnvTool.factory(pool=pool, budget=15)
 
     After an episode: ``reward`` (the return: every step's reward summed),
     ``done``, ``answered`` (the episode ended with ANSWER, not by the budget),
@@ -102,8 +112,13 @@ class SQLEnvTool:
         base_url: str | None = None,
         budget: int | None = None,
         client_options: dict[str, Any] | None = None,
+        pool: EnvPool | None = None,
     ) -> None:
-        if env is None:
+        if pool is not None:
+            if env is not None or base_url is not None or client_options is not None:
+                raise ValueError("give pool alone: its sessions have their URLs and options")
+            env = pool.session()
+        elif env is None:
             from .client import SQLEnvClient
 
             env = SQLEnvClient(

@@ -6,6 +6,11 @@ Face causal LM, with its ``trl`` extra) and ``openai`` (any OpenAI-compatible en
 An entry point names a factory called with the model options given on the command line
 (``model``, ``base_url``, ``api_key``, ``max_new_tokens``, ``temperature``, ``seed``,
 ``budget``) that returns a ``sqlenv_core.policies.Policy``.
+
+``sqlenv eval --server URL`` plays the episodes on servers instead of in-process, through
+the ``pool`` entry point of the ``sqlenv.remote`` group (``sqlenv-client``'s pooled
+session, which restarts an episode on a live replica when one dies); the questions and
+the oracle's gold still come from the local data directory.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from .schemas import SQLObservation
 __all__ = ["POLICY_GROUP", "main"]
 
 POLICY_GROUP = "sqlenv.policies"
+REMOTE_GROUP = "sqlenv.remote"
 BUILTIN_POLICIES = ("oracle", "random")
 _INSTALL_HINT = {
     "hf": 'pip install "sqlenv-client[trl]"',
@@ -55,6 +61,17 @@ def _policy_factory(name: str) -> Callable[..., Policy]:
     except ImportError as exc:
         hint = _INSTALL_HINT.get(name, "install the package that provides it")
         raise SQLEnvError(f"policy {name!r} cannot be loaded ({exc}); {hint}") from exc
+
+
+def _remote_env(urls: list[str]) -> Any:
+    """A session on ``urls`` from the ``sqlenv.remote`` entry point ``pool`` (sqlenv-client)."""
+    found = {ep.name: ep for ep in entry_points(group=REMOTE_GROUP)}
+    if "pool" not in found:
+        raise SQLEnvError("--server needs sqlenv-client: pip install sqlenv-client")
+    try:
+        return found["pool"].load()(urls)
+    except ValueError as exc:  # a malformed URL
+        raise SQLEnvError(f"--server: {exc}") from exc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,6 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="seed of the policy (random, sampling)")
     ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ev.add_argument("--out", help="also write the full report, episodes included, to this file")
+    ev.add_argument(
+        "--server",
+        action="append",
+        metavar="URL",
+        help="play on a SQLEnv server instead of in-process; repeat for several replicas "
+        "(needs sqlenv-client: an episode whose replica dies is restarted on a live one)",
+    )
     models = ev.add_argument_group("model policies (hf, openai)")
     models.add_argument("--model", help="model: a Hugging Face id or local path, or the served name")
     models.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
@@ -160,10 +184,16 @@ def _eval(env: SQLEnvironment, args: argparse.Namespace) -> int:
     questions = sample_questions(env.dataset.select(split=args.split), args.sample, args.sample_seed)
     questions = questions[: args.limit]
     policy = _make_policy(env, args)
+    player = _remote_env(args.server) if args.server else env
+    budget = args.budget if args.server else None  # the server's own default may differ
     with tqdm(
         total=len(questions), desc=f"{args.policy} on {args.split}", unit="ep", file=sys.stderr
     ) as bar:
-        report = evaluate(env, policy, questions, progress=lambda _: bar.update())
+        try:
+            report = evaluate(player, policy, questions, lambda _: bar.update(), budget)
+        finally:
+            if player is not env:
+                player.close()
     summary = report.summary()
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
