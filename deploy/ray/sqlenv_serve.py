@@ -95,6 +95,9 @@ def replica_settings(
     env["SQLENV_QUERY_THREADS"] = str(query_threads)
     env["SQLENV_DATA_DIR"] = str(Path(env.get("SQLENV_DATA_DIR", REPO / "data")).resolve())
     env.setdefault("SQLENV_LOG_LEVEL", "warning")
+    # A trainer's many rollouts come from one address (and through Serve's proxy): the
+    # per-address cap would refuse all but the first 32 sessions. Capacity is per replica.
+    env.setdefault("SQLENV_MAX_SESSIONS_PER_CLIENT", "0")
     return env
 
 
