@@ -43,7 +43,7 @@ def test_same_seed_same_question_and_filters(tiny_env):
 def test_unknown_filters_raise_clear_errors(tiny_env):
     with pytest.raises(UnknownQuestionError, match="unknown question_id 'nope'"):
         tiny_env.reset(question_id="nope")
-    with pytest.raises(UnknownQuestionError, match="splits are train, eval"):
+    with pytest.raises(UnknownQuestionError, match="splits are eval, train"):
         tiny_env.reset(split="test")
     with pytest.raises(UnknownQuestionError, match="databases are available"):
         tiny_env.reset(db_id="atlantis")
