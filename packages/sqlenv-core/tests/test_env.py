@@ -108,7 +108,9 @@ def test_repeated_results_render_the_same_and_keep_their_types(tiny_env):
     assert first[0] == ["n\n3\n(1 row)", "n\n3.0\n(1 row)", "m\n3\n(1 row)", "n\n3\n(1 row)"]
     tiny_env.reset(question_id="t_names")
     obs = act(tiny_env, "QUERY", "SELECT 3.0 AS n")
-    assert obs.table is not None and obs.table.rows == [[3.0]] and type(obs.table.rows[0][0]) is float
+    assert (
+        obs.table is not None and obs.table.rows == [[3.0]] and type(obs.table.rows[0][0]) is float
+    )
 
 
 def test_long_results_say_how_much_is_shown(tiny_data_dir: Path):

@@ -251,7 +251,9 @@ def check_database_file(path: Path) -> str | None:
     if page_size < 512 or page_size & (page_size - 1):
         return f"has a corrupt header (page size {page_size})"
     if size % page_size:
-        return f"is truncated or padded ({size} bytes is not a whole number of {page_size}-byte pages)"
+        return (
+            f"is truncated or padded ({size} bytes is not a whole number of {page_size}-byte pages)"
+        )
     pages = int.from_bytes(header[28:32], "big")
     if header[24:28] == header[92:96] and pages * page_size > size:
         return f"is truncated ({size} bytes; its header says {pages * page_size})"

@@ -105,7 +105,9 @@ def _tool_schema(name: str) -> dict[str, Any]:
 TOOLS: list[dict[str, Any]] = [_tool_schema(name) for name in TOOL_NAMES]
 """The tools in OpenAI / Hugging Face chat-template format (``apply_chat_template(tools=...)``)."""
 
-EPISODE_OVER = "The episode is over: the answer was submitted or the step budget is spent. Stop calling tools."
+EPISODE_OVER = (
+    "The episode is over: the answer was submitted or the step budget is spent. Stop calling tools."
+)
 FINAL_MESSAGE = "Done."
 """The assistant's closing turn after the answer's tool result, in the SFT trajectories."""
 
@@ -172,7 +174,9 @@ def assistant_tool_call(name: str, arguments: Mapping[str, Any]) -> dict[str, An
     return {
         "role": "assistant",
         "content": "",
-        "tool_calls": [{"type": "function", "function": {"name": name, "arguments": dict(arguments)}}],
+        "tool_calls": [
+            {"type": "function", "function": {"name": name, "arguments": dict(arguments)}}
+        ],
     }
 
 
