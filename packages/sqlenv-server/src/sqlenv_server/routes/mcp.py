@@ -90,7 +90,7 @@ _EXTRA_TOOLS: dict[str, tuple[type[BaseModel], str]] = {
     "reset": (
         ResetArgs,
         "Start an episode: returns the question, the database's table names and the step "
-        "budget. Pick a question with question_id, or draw one with split (train or eval), "
+        "budget. Pick a question with question_id, or draw one with split (GET /metadata lists them: train, eval, ...), "
         "db_id, difficulty and seed.",
     ),
     "state": (
