@@ -381,3 +381,25 @@ def test_cli_build_errors_are_one_line_and_exit_2(
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("sqlenv: error: question file") and err.count("\n") == 1
+
+
+def test_sft_data_and_play_use_a_built_directory_with_evidence(
+    tmp_path: Path, dbs: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_split(spec("bird", tmp_path, dbs, split="dev"), progress=False)
+    out = tmp_path / "out"
+    sft = tmp_path / "sft.jsonl"
+    assert cli.main(["sft-data", "--data-dir", str(out), "--split", "dev", "--out", str(sft)]) == 0
+    chats = [json.loads(line) for line in sft.read_text().splitlines()]
+    assert len(chats) == KEPT
+    lions = next(c for c in chats if "lions" in c["messages"][1]["content"])
+    assert (
+        "\nEvidence: a lion is an animal whose species = 'lion'\n"
+        in lions["messages"][1]["content"]
+    )
+    answers = iter(["a 2"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    capsys.readouterr()
+    assert cli.main(["play", "--data-dir", str(out), "--question-id", "bird_dev_0002"]) == 0
+    shown = capsys.readouterr().out
+    assert "Evidence: a lion is an animal" in shown and "Episode over: correct" in shown
