@@ -88,9 +88,12 @@ class Question(BaseModel):
     difficulty: Difficulty
     evidence: str | None = None
 
-    @property
+    @cached_property
     def agent_text(self) -> str:
-        """The question as the agent reads it: with its evidence, when it has one."""
+        """The question as the agent reads it: with its evidence, when it has one.
+
+        Cached (every observation carries it; pydantic leaves it out of equality and dumps).
+        """
         return agent_text(self.question, self.evidence)
 
 
