@@ -403,3 +403,15 @@ def test_sft_data_and_play_use_a_built_directory_with_evidence(
     assert cli.main(["play", "--data-dir", str(out), "--question-id", "bird_dev_0002"]) == 0
     shown = capsys.readouterr().out
     assert "Evidence: a lion is an animal" in shown and "Episode over: correct" in shown
+
+
+def test_without_an_atomic_exchange_two_renames_replace_the_directory(
+    tmp_path: Path, dbs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlenv_core.databuild import builder
+
+    build_split(spec("spider", tmp_path, dbs), progress=False)
+    monkeypatch.setattr(builder, "_exchange", lambda a, b: False)
+    build_split(spec("jsonl", tmp_path, dbs, split="eval"), progress=False)
+    assert load_dataset(tmp_path / "out").splits == ("train", "eval")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

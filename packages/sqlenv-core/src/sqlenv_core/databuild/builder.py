@@ -15,6 +15,7 @@ brings, since the other splits' gold results were computed on it.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
@@ -97,7 +98,10 @@ class BuildResult:
     def summary_rows(self) -> list[tuple[str, int]]:
         """(label, count) lines of the summary table ``sqlenv data build`` prints."""
         rows = [("kept", len(self.kept))]
-        rows += [(f"  {level}", n) for level, n in _counts(q.difficulty for q in self.kept).items()]
+        rows += [
+            (f"  {level}", n)
+            for level, n in _counts((q.difficulty for q in self.kept), LEVELS).items()
+        ]
         rows.append(("excluded", len(self.excluded)))
         by_reason = _counts((e.reason for e in self.excluded), REASONS)
         rows += [(f"  {reason}", n) for reason, n in by_reason.items()]
@@ -293,10 +297,32 @@ def _manifest(
     }
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where
+    the call is not available, so the caller falls back to two renames."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if done == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (38, 22, 95):  # ENOSYS, EINVAL, EOPNOTSUPP: kernel or filesystem lacks it
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
+
+
 def _swap_in(stage: Path, out: Path) -> None:
-    """Replace ``out`` by ``stage`` with two renames (``out`` is restored if the second fails)."""
+    """Put ``stage`` in the place of ``out``: one atomic exchange where the system has
+    it, else two renames (``out`` is restored if the second fails)."""
     if not out.exists():
         os.rename(stage, out)
+        return
+    if _exchange(stage, out):
+        shutil.rmtree(stage, ignore_errors=True)  # now holds the old directory
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
     old.rmdir()
