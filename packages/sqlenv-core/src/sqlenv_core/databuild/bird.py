@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from .common import invalid, load_json_list
-from .records import Exclusion, SourceQuestion, normalise_difficulty, question_id, text_field
+from .common import invalid, load_json_list, source_question
+from .records import Exclusion, SourceQuestion, question_id
 
 __all__ = ["read"]
 
@@ -26,19 +26,6 @@ def read(
         key = record.get("question_id", index) if isinstance(record, dict) else index
         qid = question_id(source, key if isinstance(key, int | str) else index)
         try:
-            if not isinstance(record, dict):
-                raise ValueError(f"entry is a {type(record).__name__}, not an object")
-            evidence = record.get("evidence")
-            if evidence is not None and not isinstance(evidence, str):
-                raise ValueError("field 'evidence' is not a string")
-            yield SourceQuestion(
-                id=qid,
-                source=source,
-                db_id=text_field(record, "db_id"),
-                question=text_field(record, field),
-                gold_sql=text_field(record, "SQL"),
-                difficulty=normalise_difficulty(record.get("difficulty")),
-                evidence=evidence.strip() or None if evidence else None,
-            )
+            yield source_question(qid, source, record, field, "SQL", graded=True)
         except ValueError as exc:
             yield invalid(qid, source, record, str(exc), field, "SQL")

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from .records import Exclusion
+from .records import Exclusion, SourceQuestion, normalise_difficulty, text_field
 
-__all__ = ["invalid", "load_json_list"]
+__all__ = ["invalid", "load_json_list", "source_question"]
 
 
 def load_json_list(path: Path) -> list[Any]:
@@ -46,4 +46,37 @@ def invalid(
         gold_sql=_text(record, sql_field),
         reason="invalid_record",
         detail=detail,
+    )
+
+
+def source_question(
+    qid: str,
+    source: str,
+    record: Any,
+    question_field: str,
+    sql_field: str,
+    *,
+    graded: bool,
+) -> SourceQuestion:
+    """The question of one source record; ``ValueError`` naming the field that is wrong.
+
+    ``graded`` formats (bird, jsonl) may carry ``difficulty`` and ``evidence``; Spider's
+    has neither, so those fields are ignored there like any unknown field.
+    """
+    if not isinstance(record, dict):
+        raise ValueError(f"entry is a {type(record).__name__}, not an object")
+    difficulty = evidence = None
+    if graded:
+        difficulty = normalise_difficulty(record.get("difficulty"))
+        evidence = record.get("evidence")
+        if evidence is not None and not isinstance(evidence, str):
+            raise ValueError("field 'evidence' is not a string")
+    return SourceQuestion(
+        id=qid,
+        source=source,
+        db_id=text_field(record, "db_id"),
+        question=text_field(record, question_field),
+        gold_sql=text_field(record, sql_field),
+        difficulty=difficulty,
+        evidence=(evidence or "").strip() or None,
     )

@@ -8,10 +8,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DataError
-from .common import invalid
-from .records import Exclusion, SourceQuestion, normalise_difficulty, question_id, text_field
+from .common import invalid, source_question
+from .records import Exclusion, SourceQuestion, question_id
 
 __all__ = ["read"]
+
+
+def _given_id(record: object) -> str | None:
+    """The record's own ``id`` as text, None when it has none; ``ValueError`` if unusable."""
+    given = record.get("id") if isinstance(record, dict) else None
+    if given is None:
+        return None
+    if not isinstance(given, str | int) or isinstance(given, bool) or not str(given):
+        raise ValueError("field 'id' must be a non-empty string or integer")
+    return str(given)
 
 
 def read(
@@ -34,33 +44,11 @@ def read(
             try:
                 record = json.loads(line)
             except ValueError as exc:
-                yield invalid(
-                    qid, source, {}, f"line {lineno} is not JSON: {exc}", field, "gold_sql"
-                )
+                detail = f"line {lineno} is not JSON: {exc}"
+                yield invalid(qid, source, {}, detail, field, "gold_sql")
                 continue
             try:
-                if not isinstance(record, dict):
-                    raise ValueError(f"line {lineno} is a {type(record).__name__}, not an object")
-                given = record.get("id")
-                if given is not None:
-                    if (
-                        not isinstance(given, str | int)
-                        or isinstance(given, bool)
-                        or not str(given)
-                    ):
-                        raise ValueError("field 'id' must be a non-empty string or integer")
-                    qid = str(given)
-                evidence = record.get("evidence")
-                if evidence is not None and not isinstance(evidence, str):
-                    raise ValueError("field 'evidence' is not a string")
-                yield SourceQuestion(
-                    id=qid,
-                    source=source,
-                    db_id=text_field(record, "db_id"),
-                    question=text_field(record, field),
-                    gold_sql=text_field(record, "gold_sql"),
-                    difficulty=normalise_difficulty(record.get("difficulty")),
-                    evidence=evidence.strip() or None if evidence else None,
-                )
+                qid = _given_id(record) or qid
+                yield source_question(qid, source, record, field, "gold_sql", graded=True)
             except ValueError as exc:
-                yield invalid(qid, source, record, str(exc), field, "gold_sql")
+                yield invalid(qid, source, record, f"line {lineno}: {exc}", field, "gold_sql")

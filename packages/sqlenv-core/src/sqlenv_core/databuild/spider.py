@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from .common import invalid, load_json_list
-from .records import Exclusion, SourceQuestion, question_id, text_field
+from .common import invalid, load_json_list, source_question
+from .records import Exclusion, SourceQuestion, question_id
 
 __all__ = ["read"]
 
@@ -20,14 +20,6 @@ def read(
     for index, record in enumerate(load_json_list(path)):
         qid = question_id(source, index)
         try:
-            if not isinstance(record, dict):
-                raise ValueError(f"entry is a {type(record).__name__}, not an object")
-            yield SourceQuestion(
-                id=qid,
-                source=source,
-                db_id=text_field(record, "db_id"),
-                question=text_field(record, field),
-                gold_sql=text_field(record, "query"),
-            )
+            yield source_question(qid, source, record, field, "query", graded=False)
         except ValueError as exc:
             yield invalid(qid, source, record, str(exc), field, "query")
