@@ -148,3 +148,18 @@ def test_excluded_reasons_are_known() -> None:
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         assert record["reason"] in reasons, record["id"]
+
+
+def test_the_oracle_solves_every_eval_syn_question() -> None:
+    """The robustness split ships solvable: every kept paraphrase has a checkable gold."""
+    from sqlenv_core.dataset import load_dataset
+    from sqlenv_core.env import SQLEnvironment
+    from sqlenv_core.evaluation import evaluate
+    from sqlenv_core.policies import OraclePolicy
+
+    ds = load_dataset(DATA_DIR, splits=["eval-syn"])
+    with SQLEnvironment(ds) as env:
+        report = evaluate(env, OraclePolicy(ds), ds.select(split="eval-syn"))
+    assert report.n == len(ds) > 900
+    assert report.success_rate == 1.0 and report.errors == 0
+    assert set(report.by_split) == {"eval-syn"}
