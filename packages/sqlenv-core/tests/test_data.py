@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlenv_core.dataset import SPLITS, Question, default_data_dir
+from sqlenv_core.databuild import REASONS
+from sqlenv_core.dataset import Question, default_data_dir, discover_splits
 
 DATA_DIR = default_data_dir()
 LEVELS = {"easy", "medium", "hard", "extra"}
@@ -29,7 +30,11 @@ def _read_questions(split: str) -> list[Question]:
 
 @pytest.fixture(scope="module")
 def questions() -> dict[str, list[Question]]:
-    return {split: _read_questions(split) for split in SPLITS}
+    return {split: _read_questions(split) for split in discover_splits(DATA_DIR)}
+
+
+def test_the_bundled_splits_are_train_eval_and_eval_syn() -> None:
+    assert discover_splits(DATA_DIR) == ["train", "eval", "eval-syn"]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +67,22 @@ def test_train_and_eval_share_no_database(questions: dict[str, list[Question]]) 
     assert not train & evaluation
 
 
+def test_eval_syn_paraphrases_eval_on_the_same_databases(
+    questions: dict[str, list[Question]],
+) -> None:
+    """eval-syn is Spider-Syn: dev_syn_<n> pairs with dev_<n>, on the dev databases (stored
+    once), with the question reworded and nearly always the same gold."""
+    syn = questions["eval-syn"]
+    evaluation = {q.id: q for q in questions["eval"]}
+    assert len(syn) > 900
+    assert {q.db_id for q in syn} <= {q.db_id for q in evaluation.values()}
+    pairs = [(q, evaluation.get(q.id.replace("dev_syn_", "dev_"))) for q in syn]
+    paired = [(s, e) for s, e in pairs if e is not None]
+    assert len(paired) > 900
+    assert sum(s.question != e.question for s, e in paired) > 0.7 * len(paired)
+    assert all(s.source == "dev_syn" for s in syn)
+
+
 def test_databases_exist_and_match_manifest(
     questions: dict[str, list[Question]], manifest: dict[str, Any]
 ) -> None:
@@ -83,6 +104,9 @@ def test_manifest_counts_match_files(
         assert manifest["splits"][split]["questions"] == len(qs)
         assert manifest["splits"][split]["by_difficulty"] == dict(Counter(q.difficulty for q in qs))
         assert manifest["splits"][split]["by_source"] == dict(Counter(q.source for q in qs))
+    for db_id, info in manifest["databases"].items():
+        users = [split for split, qs in questions.items() if any(q.db_id == db_id for q in qs)]
+        assert info["splits"] == users, db_id
 
 
 def test_no_empty_gold_result(questions: dict[str, list[Question]]) -> None:
@@ -119,15 +143,23 @@ def test_tables_are_spelled_as_in_their_database(questions: dict[str, list[Quest
 
 
 def test_excluded_reasons_are_known() -> None:
-    reasons = {
-        "missing_database",
-        "empty_database",
-        "gold_error",
-        "gold_timeout",
-        "empty_result",
-        "truncated_result",
-    }
+    reasons = set(REASONS)
     path = DATA_DIR / "questions" / "excluded.jsonl"
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         assert record["reason"] in reasons, record["id"]
+
+
+def test_the_oracle_solves_every_eval_syn_question() -> None:
+    """The robustness split ships solvable: every kept paraphrase has a checkable gold."""
+    from sqlenv_core.dataset import load_dataset
+    from sqlenv_core.env import SQLEnvironment
+    from sqlenv_core.evaluation import evaluate
+    from sqlenv_core.policies import OraclePolicy
+
+    ds = load_dataset(DATA_DIR, splits=["eval-syn"])
+    with SQLEnvironment(ds) as env:
+        report = evaluate(env, OraclePolicy(ds), ds.select(split="eval-syn"))
+    assert report.n == len(ds) > 900
+    assert report.success_rate == 1.0 and report.errors == 0
+    assert set(report.by_split) == {"eval-syn"}

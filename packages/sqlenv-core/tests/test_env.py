@@ -43,7 +43,7 @@ def test_same_seed_same_question_and_filters(tiny_env):
 def test_unknown_filters_raise_clear_errors(tiny_env):
     with pytest.raises(UnknownQuestionError, match="unknown question_id 'nope'"):
         tiny_env.reset(question_id="nope")
-    with pytest.raises(UnknownQuestionError, match="splits are train, eval"):
+    with pytest.raises(UnknownQuestionError, match="splits are eval, train"):
         tiny_env.reset(split="test")
     with pytest.raises(UnknownQuestionError, match="databases are available"):
         tiny_env.reset(db_id="atlantis")
@@ -108,7 +108,9 @@ def test_repeated_results_render_the_same_and_keep_their_types(tiny_env):
     assert first[0] == ["n\n3\n(1 row)", "n\n3.0\n(1 row)", "m\n3\n(1 row)", "n\n3\n(1 row)"]
     tiny_env.reset(question_id="t_names")
     obs = act(tiny_env, "QUERY", "SELECT 3.0 AS n")
-    assert obs.table is not None and obs.table.rows == [[3.0]] and type(obs.table.rows[0][0]) is float
+    assert (
+        obs.table is not None and obs.table.rows == [[3.0]] and type(obs.table.rows[0][0]) is float
+    )
 
 
 def test_long_results_say_how_much_is_shown(tiny_data_dir: Path):

@@ -33,8 +33,15 @@ def test_metadata(client: Any) -> None:
     assert body["name"] == "SQLEnv"
     assert isinstance(body["description"], str) and "questions" in body["description"]
     assert set(body) == {
-        "name", "description", "readme_content", "version", "author", "documentation_url"
+        "name",
+        "description",
+        "readme_content",
+        "version",
+        "author",
+        "documentation_url",
+        "splits",
     }
+    assert body["splits"] == [{"name": "eval", "questions": 2}, {"name": "train", "questions": 43}]
 
 
 def test_schema(client: Any) -> None:
@@ -127,7 +134,9 @@ def test_http_session_plays_a_whole_episode(client: Any) -> None:
     body = _step(client, session, "QUERY", "SELECT 1").json()
     assert body["done"] is True and "over" in body["observation"]["error"]
     # the same session starts the next episode
-    again = client.post("/reset", json={"question_id": "e_lions"}, headers={SESSION_HEADER: session})
+    again = client.post(
+        "/reset", json={"question_id": "e_lions"}, headers={SESSION_HEADER: session}
+    )
     assert again.headers[SESSION_HEADER] == session
     assert client.get("/state", headers={SESSION_HEADER: session}).json()["step_count"] == 0
 

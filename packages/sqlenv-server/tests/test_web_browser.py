@@ -176,6 +176,12 @@ def test_play_an_episode_by_hand(server: str, browser: WebDriver, tmp_path: Path
             ),
             "the database list to load",
         )
+        # the split menu lists the data's splits (not a fixed train/eval), eval still chosen
+        splits = [
+            o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "#split option")
+        ]
+        assert splits == ["", "eval", "train"]
+        assert driver.find_element(By.ID, "split").get_attribute("value") == "eval"
 
         start_question(driver, "t_count")
         assert driver.find_element(By.ID, "question").text == "How many customers are there?"

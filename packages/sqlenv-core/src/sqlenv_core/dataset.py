@@ -1,52 +1,82 @@
-"""Question records and the bundled data directory.
+"""Question records and data directories.
 
-``data/`` is built once by ``scripts/build_data.py`` from Spider and committed; this
-module only reads it. Layout::
+A data directory is written by ``sqlenv data build`` (``sqlenv_core.databuild``); the
+bundled ``data/`` is one, built from Spider by ``scripts/build_data.py`` and committed.
+This module only reads them. Layout::
 
-    data/questions/train.jsonl     Spider train questions (default train split)
-    data/questions/eval.jsonl      Spider dev questions (default eval split; unseen databases)
-    data/questions/excluded.jsonl  questions left out, each with a ``reason``
-    data/databases/<db_id>/<db_id>.sqlite
+    questions/<split>.jsonl     one file per split (bundled: train, eval, eval-syn)
+    questions/excluded.jsonl    questions left out, each with a ``reason``
+    databases/<db_id>/<db_id>.sqlite
+    manifest.json               database hashes, counts; its split order is the dir's
+
+A split is any name matching ``SPLIT_NAME``; nothing here knows of train or eval except
+that ``train``, when a directory has it, is where unfiltered episodes are drawn from.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from .errors import DataError, UnknownQuestionError
 from .schemas import AnswerShape, Cell, Difficulty
 
 __all__ = [
     "DATA_DIR_ENV",
-    "SPLITS",
+    "DEFAULT_SPLIT",
+    "EXCLUDED_FILE",
+    "SPLIT_NAME",
     "Dataset",
     "Question",
     "check_database_file",
+    "check_split_name",
     "default_data_dir",
+    "discover_splits",
+    "dump_questions",
     "load_dataset",
 ]
 
 DATA_DIR_ENV = "SQLENV_DATA_DIR"
-SPLITS: tuple[str, ...] = ("train", "eval")
-Split = Literal["train", "eval"]
+DEFAULT_SPLIT = "train"
+"""Where unfiltered episodes are drawn from when a directory has this split."""
+EXCLUDED_FILE = "excluded"
+"""``questions/excluded.jsonl`` lists left-out questions; it is no split."""
+SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A split name: it names a file, so letters, digits, ``_ . -``, at most 64 characters."""
+
+SplitName = Annotated[str, StringConstraints(pattern=rf"^{SPLIT_NAME.pattern}$")]
+
+
+def check_split_name(name: str) -> str:
+    """``name`` if it can name a split, else ``ValueError`` saying what a name may hold."""
+    if not SPLIT_NAME.fullmatch(name) or name == EXCLUDED_FILE:
+        raise ValueError(
+            f"bad split name {name!r}: use letters, digits, '_', '.' and '-' (at most 64,"
+            f" starting with a letter or digit), not {EXCLUDED_FILE!r}"
+        )
+    return name
 
 
 class Question(BaseModel):
-    """One Spider question with its gold result precomputed on the bundled database."""
+    """One question with its gold result precomputed on its database.
+
+    ``evidence`` is external knowledge that comes with the question (BIRD's
+    ``evidence``): the agent sees it with the question (:attr:`agent_text`).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
-    split: Split
-    source: Literal["train_spider", "train_others", "dev"]
+    split: SplitName
+    source: str
     db_id: str
     question: str
     gold_sql: str
@@ -56,6 +86,20 @@ class Question(BaseModel):
     answer_shape: AnswerShape
     tables: list[str]
     difficulty: Difficulty
+    evidence: str | None = None
+
+    @cached_property
+    def agent_text(self) -> str:
+        """The question as the agent reads it: with its evidence, when it has one.
+
+        Cached (every observation carries it; pydantic leaves it out of equality and dumps).
+        """
+        return agent_text(self.question, self.evidence)
+
+
+def agent_text(question: str, evidence: str | None) -> str:
+    """A question followed by its external knowledge (BIRD's evidence), if any."""
+    return f"{question}\nEvidence: {evidence}" if evidence else question
 
 
 @dataclass
@@ -74,6 +118,24 @@ class Dataset:
 
     def __iter__(self) -> Iterator[Question]:
         return iter(self.questions)
+
+    @cached_property
+    def splits(self) -> tuple[str, ...]:
+        """The split names, in the order the directory lists them (its manifest)."""
+        return tuple(dict.fromkeys(q.split for q in self.questions))
+
+    @cached_property
+    def split_sizes(self) -> dict[str, int]:
+        """Questions per split, in split order."""
+        sizes = dict.fromkeys(self.splits, 0)
+        for q in self.questions:
+            sizes[q.split] += 1
+        return sizes
+
+    @property
+    def default_split(self) -> str | None:
+        """``train`` when the directory has it; otherwise None (draw from every question)."""
+        return DEFAULT_SPLIT if DEFAULT_SPLIT in self.split_sizes else None
 
     def get(self, question_id: str) -> Question:
         try:
@@ -124,8 +186,8 @@ def _no_match_message(
         if v
     ]
     hints = []
-    if split is not None and split not in SPLITS:
-        hints.append(f"splits are {', '.join(SPLITS)}")
+    if split is not None and split not in ds.split_sizes:
+        hints.append(f"splits are {', '.join(ds.splits)}")
     if difficulty is not None and difficulty not in ("easy", "medium", "hard", "extra"):
         hints.append("difficulties are easy, medium, hard, extra")
     if db_id is not None and db_id not in ds.db_ids:
@@ -192,17 +254,39 @@ def check_database_file(path: Path) -> str | None:
     if page_size < 512 or page_size & (page_size - 1):
         return f"has a corrupt header (page size {page_size})"
     if size % page_size:
-        return f"is truncated or padded ({size} bytes is not a whole number of {page_size}-byte pages)"
+        return (
+            f"is truncated or padded ({size} bytes is not a whole number of {page_size}-byte pages)"
+        )
     pages = int.from_bytes(header[28:32], "big")
     if header[24:28] == header[92:96] and pages * page_size > size:
         return f"is truncated ({size} bytes; its header says {pages * page_size})"
     return None
 
 
+def discover_splits(root: Path) -> list[str]:
+    """The splits of a data directory: its ``questions/*.jsonl`` but ``excluded``, in the
+    manifest's order (the order they were built in), then any others sorted."""
+    folder = root / "questions"
+    found = sorted(
+        p.stem
+        for p in folder.glob("*.jsonl")
+        if p.stem != EXCLUDED_FILE and SPLIT_NAME.fullmatch(p.stem)
+    )
+    order: list[str] = []
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        listed = manifest.get("splits", {}) if isinstance(manifest, dict) else {}
+        order = [name for name in listed if name in found]
+    except (OSError, ValueError):
+        pass  # no or unreadable manifest: sorted order
+    return [*order, *(name for name in found if name not in order)]
+
+
 def load_dataset(
-    data_dir: str | os.PathLike[str] | None = None, splits: Iterable[str] = SPLITS
+    data_dir: str | os.PathLike[str] | None = None, splits: Iterable[str] | None = None
 ) -> Dataset:
-    """Load the question splits of a data directory and check their databases.
+    """Load the question splits of a data directory (all of them by default) and check
+    their databases.
 
     Raises ``DataError`` naming the path when the directory, a split file or a
     database is missing, empty or not a sound SQLite file at a glance
@@ -211,15 +295,22 @@ def load_dataset(
     """
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if not root.is_dir():
+        raise DataError(f"data directory {root} does not exist (see ${DATA_DIR_ENV})")
+    names = discover_splits(root) if splits is None else list(splits)
+    if not names:
         raise DataError(
-            f"data directory {root} does not exist (set {DATA_DIR_ENV} or pass data_dir)"
+            f"data directory {root} has no questions/<split>.jsonl; build one with"
+            " `sqlenv data build`"
         )
     questions: list[Question] = []
-    for split in splits:
+    for split in names:
         path = root / "questions" / f"{split}.jsonl"
         if not path.is_file():
-            raise DataError(f"missing question file {path}; build it with scripts/build_data.py")
-        questions.extend(_read_jsonl(path))
+            raise DataError(f"missing question file {path}; build it with `sqlenv data build`")
+        for q in _read_jsonl(path):
+            if q.split != split:
+                raise DataError(f"{path}: question {q.id} says split {q.split!r}")
+            questions.append(q)
     if not questions:
         raise DataError(f"data directory {root} holds no questions")
     ds = Dataset(root=root, questions=tuple(questions))
@@ -232,10 +323,15 @@ def load_dataset(
 
 
 def dump_questions(questions: Iterable[Question], path: Path) -> int:
-    """Write questions as JSON lines (used by the build script and test fixtures)."""
+    """Write questions as JSON lines (used by the builder and test fixtures).
+
+    ``evidence`` is written only when a question has one, so files without any stay
+    as they were before the field existed.
+    """
     n = 0
     with path.open("w", encoding="utf-8") as fh:
         for q in questions:
-            fh.write(json.dumps(q.model_dump(), ensure_ascii=False, separators=(",", ":")) + "\n")
+            record = q.model_dump(exclude={"evidence"} if q.evidence is None else None)
+            fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
             n += 1
     return n

@@ -134,14 +134,15 @@ class SQLEnvironment:
         """Start an episode and return the question, the table names and the budget.
 
         ``question_id`` picks one question; otherwise one is drawn from those matching
-        the filters (``split`` defaults to ``"train"`` unless ``db_id`` is given). The
+        the filters (``split`` defaults to ``"train"`` unless ``db_id`` is given or the
+        data has no train split, when every question is a candidate). The
         same ``seed`` and filters always give the same question.
         """
         if question_id is not None:
             question = self.dataset.get(question_id)
         else:
             if split is None and db_id is None:
-                split = "train"
+                split = self.dataset.default_split
             pool = self.dataset.select(split=split, db_id=db_id, difficulty=difficulty)
             rng = random.Random(seed) if seed is not None else self._rng
             question = pool[rng.randrange(len(pool))]
@@ -413,7 +414,7 @@ class SQLEnvironment:
                 "done": ep.terminated or ep.truncated,
                 "reward": None if reward is None else reward.total,
                 "metadata": {},
-                "question": q.question,
+                "question": q.agent_text,
                 "db_id": q.db_id,
                 "tables": list(ep.tables),
                 "schema_info": ep.schema_info,
@@ -438,7 +439,7 @@ class SQLEnvironment:
             episode_id=ep.episode_id,
             step_count=ep.step_count,
             question_id=q.id,
-            question=q.question,
+            question=q.agent_text,
             db_id=q.db_id,
             split=q.split,
             difficulty=q.difficulty,

@@ -18,11 +18,12 @@ from .dataset import Question
 from .env import SQLEnvironment
 from .policies import Policy
 
-__all__ = ["EpisodeResult", "EvalReport", "evaluate", "sample_questions"]
+__all__ = ["EpisodeResult", "EvalReport", "SplitSummary", "evaluate", "sample_questions"]
 
 
 class EpisodeResult(BaseModel):
     question_id: str
+    split: str | None = None
     db_id: str
     difficulty: str
     correct: bool
@@ -37,6 +38,13 @@ class LevelSummary(BaseModel):
     mean_return: float
 
 
+class SplitSummary(BaseModel):
+    n: int
+    success_rate: float
+    mean_return: float
+    by_difficulty: dict[str, LevelSummary]
+
+
 class EvalReport(BaseModel):
     policy: str
     n: int
@@ -48,6 +56,8 @@ class EvalReport(BaseModel):
     tool_call_parse_rate: float | None = None
     """Share of model turns holding a valid tool call (model policies only)."""
     by_difficulty: dict[str, LevelSummary]
+    by_split: dict[str, SplitSummary] = {}
+    """The same numbers per split, each with its own ``by_difficulty`` (eval vs eval-syn)."""
     episodes: list[EpisodeResult]
 
     def summary(self) -> dict[str, Any]:
@@ -79,6 +89,7 @@ def play_episode(
         state = state()
     return EpisodeResult(
         question_id=question.id,
+        split=question.split,
         db_id=question.db_id,
         difficulty=question.difficulty,
         correct=bool(state.correct),
@@ -111,10 +122,9 @@ def evaluate(
         results.append(result)
         if progress is not None:
             progress(result)
-    by_level: dict[str, list[EpisodeResult]] = defaultdict(list)
+    by_split: dict[str, list[EpisodeResult]] = defaultdict(list)
     for r in results:
-        by_level[r.difficulty].append(r)
-    order = ["easy", "medium", "hard", "extra"]
+        by_split[r.split or ""].append(r)
     parse_rate = None
     counts = getattr(policy, "tool_call_counts", None)
     if callable(counts):
@@ -129,17 +139,39 @@ def evaluate(
         errors=sum(r.error is not None for r in results),
         seconds=time.perf_counter() - start,
         tool_call_parse_rate=parse_rate,
-        by_difficulty={
-            level: LevelSummary(
+        by_difficulty=_by_difficulty(results),
+        by_split={
+            split: SplitSummary(
                 n=len(rs),
                 success_rate=_mean([r.correct for r in rs]),
                 mean_return=_mean([r.total_return for r in rs]),
+                by_difficulty=_by_difficulty(rs),
             )
-            for level in sorted(by_level, key=lambda lv: order.index(lv) if lv in order else 99)
-            for rs in [by_level[level]]
+            for split, rs in by_split.items()
+            if split
         },
         episodes=results,
     )
+
+
+_LEVEL_ORDER = ["easy", "medium", "hard", "extra"]
+
+
+def _by_difficulty(results: list[EpisodeResult]) -> dict[str, LevelSummary]:
+    by_level: dict[str, list[EpisodeResult]] = defaultdict(list)
+    for r in results:
+        by_level[r.difficulty].append(r)
+    return {
+        level: LevelSummary(
+            n=len(rs),
+            success_rate=_mean([r.correct for r in rs]),
+            mean_return=_mean([r.total_return for r in rs]),
+        )
+        for level in sorted(
+            by_level, key=lambda lv: _LEVEL_ORDER.index(lv) if lv in _LEVEL_ORDER else 99
+        )
+        for rs in [by_level[level]]
+    }
 
 
 def _mean(values: list[Any]) -> float:

@@ -200,11 +200,13 @@ def agent_observation(obs: SQLObservation, tool: str) -> dict[str, Any]:
 def training_row(question: Any) -> dict[str, Any]:
     """One GRPO dataset row for a question record (anything with ``id``, ``question``,
     ``db_id`` and ``difficulty``): the prompt without the suffix that ``reset`` returns,
-    and the ``question_id`` that routes ``reset``. The budget is the adapter's."""
+    and the ``question_id`` that routes ``reset``. The budget is the adapter's. The
+    question's ``agent_text`` (with its evidence, BIRD's external knowledge) is used
+    when the record has one, so the prompt reads as the environment's observation."""
     return {
         "prompt": [
             {"role": "system", "content": system_prompt()},
-            {"role": "user", "content": question.question},
+            {"role": "user", "content": getattr(question, "agent_text", question.question)},
         ],
         "question_id": question.id,
         "db_id": question.db_id,

@@ -53,8 +53,8 @@ class ResetRequest(BaseModel):
     """Arguments of ``reset``: all optional; unknown keys are ignored, as in OpenEnv.
 
     Without ``question_id`` a question is drawn from those matching ``split``,
-    ``db_id`` and ``difficulty`` (``split`` defaults to ``train`` unless ``db_id`` is
-    given); the same ``seed`` and filters always draw the same question.
+    ``db_id`` and ``difficulty`` (``split`` defaults to ``train``, when the data has it,
+    unless ``db_id`` is given); the same ``seed`` and filters always draw the same question.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -62,7 +62,9 @@ class ResetRequest(BaseModel):
     seed: int | None = Field(default=None, ge=0, description="makes the draw reproducible")
     episode_id: str | None = Field(default=None, max_length=255)
     question_id: str | None = Field(default=None, description="play this question")
-    split: str | None = Field(default=None, description="train or eval")
+    split: str | None = Field(
+        default=None, description="a split of the data (GET /metadata lists them)"
+    )
     db_id: str | None = Field(default=None, description="draw from this database's questions")
     difficulty: str | None = Field(default=None, description="easy, medium, hard or extra")
     budget: int | None = Field(default=None, ge=1, le=10_000, description="steps in the episode")

@@ -73,6 +73,11 @@ class HealthResponse(BaseModel):
     status: str = "healthy"
 
 
+class SplitInfo(BaseModel):
+    name: str
+    questions: int
+
+
 class MetadataResponse(BaseModel):
     name: str
     description: str
@@ -80,6 +85,9 @@ class MetadataResponse(BaseModel):
     version: str
     author: str | None = None
     documentation_url: str | None = None
+    splits: list[SplitInfo] = Field(
+        default_factory=list, description="the data directory's splits and their sizes"
+    )
 
 
 class SchemaResponse(BaseModel):
@@ -146,13 +154,14 @@ async def health() -> Response:
 
 @router.get("/metadata", response_model=MetadataResponse, tags=["discovery"])
 async def metadata(manager: ManagerDep) -> MetadataResponse:
-    """Name, description and version of the environment."""
+    """Name, description and version of the environment, and its splits with their sizes."""
     ds = manager.dataset
     return MetadataResponse(
         name="SQLEnv",
         description=f"{DESCRIPTION} {len(ds):,} questions over {len(ds.db_ids)} databases.",
         version=__version__,
         author="SQLEnv contributors",
+        splits=[SplitInfo(name=name, questions=n) for name, n in ds.split_sizes.items()],
     )
 
 

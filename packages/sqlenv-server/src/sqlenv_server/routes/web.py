@@ -44,6 +44,7 @@ class QuestionList(BaseModel):
     questions: list[QuestionInfo]
     total: int
     db_ids: list[str]
+    splits: list[str]
 
 
 class OracleAction(BaseModel):
@@ -82,17 +83,26 @@ def _db_ids(dataset: Dataset, split: str | None) -> list[str]:
         return []
 
 
-@router.get("/web/api/questions", response_model=QuestionList, tags=["web"])
+@router.get(
+    "/web/api/questions",
+    response_model=QuestionList,
+    tags=["web"],
+    responses={422: {"description": "unknown split or bad filter"}},
+)
 async def questions(
     manager: ManagerDep,
-    split: Literal["train", "eval"] | None = None,
+    split: Annotated[str | None, Query(max_length=64)] = None,
     difficulty: Literal["easy", "medium", "hard", "extra"] | None = None,
     db_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
-    """Questions matching the filters (no gold), how many match, and the split's databases."""
+    """Questions matching the filters (no gold), how many match, the split's databases and
+    the data's splits. A question's text includes its evidence, as the agent sees it."""
     dataset = manager.dataset
+    if split and split not in dataset.split_sizes:
+        detail = f"unknown split {split!r}; splits are {', '.join(dataset.splits)}"
+        return JSONResponse({"detail": detail}, status_code=422)
     try:
         found = dataset.select(split=split, db_id=db_id or None, difficulty=difficulty)
     except UnknownQuestionError:
@@ -100,14 +110,21 @@ async def questions(
     page = [
         {
             "id": q.id,
-            "question": q.question,
+            "question": q.agent_text,
             "db_id": q.db_id,
             "difficulty": q.difficulty,
             "split": q.split,
         }
         for q in found[offset : offset + limit]
     ]
-    return JSONResponse({"questions": page, "total": len(found), "db_ids": _db_ids(dataset, split)})
+    return JSONResponse(
+        {
+            "questions": page,
+            "total": len(found),
+            "db_ids": _db_ids(dataset, split),
+            "splits": list(dataset.splits),
+        }
+    )
 
 
 @router.get("/web/api/settings", response_model=WebSettings, tags=["web"])

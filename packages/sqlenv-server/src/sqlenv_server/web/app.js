@@ -725,6 +725,10 @@
       if (ticket !== questionsRequest) return; // a newer request won
       const questions = Array.isArray(body) ? body : body.questions || [];
       app.questions = questions;
+      if (Array.isArray(body.splits) && fillSplits(body.splits)) {
+        loadQuestions(); // the split asked for is not in this data: list every split's
+        return;
+      }
       if (Array.isArray(body.db_ids)) fillDatabases(body.db_ids);
       const total = typeof body.total === "number" ? body.total : questions.length;
       select.replaceChildren(
@@ -737,6 +741,19 @@
       select.replaceChildren(h("option", { value: "" }, "(question list unavailable)"));
       setStatus(`Could not load the question list: ${err.message}`, "warn");
     }
+  }
+
+  /** Offer the data's splits (the server's, not a fixed list); true when the selected
+   * split is not among them and the selection fell back to "any". */
+  function fillSplits(splits) {
+    const select = $("split");
+    const current = select.value;
+    const existing = [...select.options].slice(1).map((o) => o.value);
+    if (existing.length === splits.length && existing.every((v, i) => v === splits[i])) return false;
+    select.replaceChildren(h("option", { value: "" }, "any"), ...splits.map((name) => h("option", { value: name }, name)));
+    const kept = splits.includes(current) ? current : "";
+    select.value = kept;
+    return kept !== current;
   }
 
   function fillDatabases(dbIds) {
