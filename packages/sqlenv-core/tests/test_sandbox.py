@@ -304,7 +304,7 @@ def test_verdicts_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def unchecked(zoo: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     """The sandbox with the static check switched off, to test the layers below it."""
-    monkeypatch.setattr(sandbox_module, "_checked", lambda sql, max_chars: sql)
+    monkeypatch.setattr(sandbox_module, "_checked", lambda sql, max_chars, verdict=None: sql)
     return zoo
 
 

@@ -176,6 +176,7 @@ class SQLEnvironment:
         *,
         inline_budget_s: float | None = None,
         answer_verdict: CheckResult | None = None,
+        sql_verdict: tuple[str | None, str] | None = None,
     ) -> SQLObservation:
         """Apply one action. Malformed actions and steps after the end change nothing.
 
@@ -190,6 +191,7 @@ class SQLEnvironment:
         ``answer_verdict`` is ``check_answer(answer text stripped, gold rows, order)`` for
         this ANSWER, computed by the caller elsewhere (a server checks big answers in
         another process, where they cannot hold this one's GIL); it is then used as is.
+        ``sql_verdict`` is likewise ``sqlenv_core.sqlcheck.verdict`` of a QUERY's SQL.
         """
         ep = self._episode
         if ep is None:
@@ -213,6 +215,7 @@ class SQLEnvironment:
         if (
             inline_budget_s is not None
             and answer_verdict is None
+            and sql_verdict is None
             and _unbounded_inline(kind, argument, ep.question)
         ):
             raise StepDeferred("this step may take longer than the inline budget; run it again")
@@ -232,7 +235,7 @@ class SQLEnvironment:
             with self._lease_lock:
                 self._leased = sandbox
             if kind is ActionType.QUERY:
-                return self._query(ep, sandbox, argument, inline_budget_s)
+                return self._query(ep, sandbox, argument, inline_budget_s, sql_verdict)
             return self._explore(ep, sandbox, kind, argument)
         finally:
             with self._lease_lock:  # no interrupt() can reach it once it is given back
@@ -288,12 +291,19 @@ class SQLEnvironment:
         return self._finish_step(ep, reward, result=message)
 
     def _query(
-        self, ep: _Episode, sandbox: Sandbox, sql: str, inline_budget_s: float | None
+        self,
+        ep: _Episode,
+        sandbox: Sandbox,
+        sql: str,
+        inline_budget_s: float | None,
+        verdict: tuple[str | None, str] | None = None,
     ) -> SQLObservation:
         key, said = _query_key(sql)
         deferrable = inline_budget_s is not None and inline_budget_s < self.config.sandbox.timeout_s
         try:
-            outcome = sandbox.execute(sql, timeout_s=inline_budget_s if deferrable else None)
+            outcome = sandbox.execute(
+                sql, timeout_s=inline_budget_s if deferrable else None, verdict=verdict
+            )
         except SandboxError as exc:
             if deferrable and isinstance(exc, QueryTimeoutError):
                 ep.step_count -= 1
@@ -469,6 +479,11 @@ class SQLEnvironment:
         if ep is None or not ep.done:
             return None
         return ep.episode_id, ep.question.id
+
+    @property
+    def has_episode(self) -> bool:
+        """Whether ``reset`` has started an episode (steps raise ``ResetNeeded`` before)."""
+        return self._episode is not None
 
     @property
     def done(self) -> bool:

@@ -153,15 +153,20 @@ def _verdict(sql: str) -> tuple[str | None, str]:
 _cached_verdict = lru_cache(maxsize=4096)(_verdict)
 
 
-def _checked(sql: str, max_chars: int) -> str:
-    """Run :func:`check_sql` and return the text to hand to SQLite."""
+def _checked(sql: str, max_chars: int, verdict: tuple[str | None, str] | None = None) -> str:
+    """Run :func:`check_sql` (or take its ``verdict``) and return the text for SQLite."""
     if len(sql) > max_chars:
         raise QueryRejectedError(
             f"query is too long ({len(sql)} characters; the limit is {max_chars})"
         )
     if "\x00" in sql:
         raise QueryRejectedError("query contains a NUL character")
-    error, to_run = _cached_verdict(sql) if len(sql) <= _CACHE_MAX_CHARS else _verdict(sql)
+    if verdict is not None:
+        error, to_run = verdict
+    elif len(sql) <= _CACHE_MAX_CHARS:
+        error, to_run = _cached_verdict(sql)
+    else:
+        error, to_run = _verdict(sql)
     if error is not None:
         raise QueryRejectedError(error)
     return to_run
@@ -664,8 +669,17 @@ class Sandbox:
 
     # ----------------------------------------------------------------- queries
 
-    def execute(self, sql: str, timeout_s: float | None = None) -> QueryOutcome:
+    def execute(
+        self,
+        sql: str,
+        timeout_s: float | None = None,
+        verdict: tuple[str | None, str] | None = None,
+    ) -> QueryOutcome:
         """Check and run agent SQL; ``timeout_s`` overrides the configured deadline.
+
+        ``verdict`` is :func:`sqlenv_core.sqlcheck.verdict` of ``sql``, computed by the
+        caller elsewhere (a server parses long SQL in another process, where sqlglot
+        cannot hold this one's GIL); the length and NUL checks still run here.
 
         Raises :class:`QueryRejectedError` (not a single read-only query),
         :class:`QueryTimeoutError` (deadline passed; the sandbox stays usable) or
@@ -673,17 +687,7 @@ class Sandbox:
         """
         timeout = self._timeout_s if timeout_s is None else timeout_s
         start = monotonic()  # the static check of long SQL counts against the deadline
-        limit = self.config.max_cell_bytes
-        if len(sql) > limit // 4 and len(sql) <= self._max_sql_chars:
-            size = len(sql.encode("utf-8", "surrogatepass"))
-            if size > limit:
-                # SQLite's length limit caps the statement text too: it would refuse this
-                # after sqlglot had spent up to a second on it (holding the GIL throughout)
-                raise SandboxError(
-                    f"SQL error: string or blob too big (the query is {size:,} bytes;"
-                    f" statements, like values, are limited to {limit} bytes)"
-                )
-        to_run = _checked(sql, self._max_sql_chars)
+        to_run = _checked(sql, self._max_sql_chars, verdict)
         return self._run(to_run, timeout, start)
 
     def _open_conn(self) -> sqlite3.Connection:

@@ -1,4 +1,4 @@
-"""Big answers are checked in a process of their own, so they never hold the server's GIL.
+"""Big answers and long SQL are checked in a process of their own, off the server's GIL.
 
 Checking an ANSWER is pure Python and linear in its length: a 940 KB answer takes about a
 second of CPU. In a worker thread that second is spent holding the GIL in 5-ms turns,
@@ -6,7 +6,8 @@ and on a machine with more runnable threads than cores the holder is often desch
 mid-turn, so the event loop waits for the GIL far longer than the switch interval (the
 bystanders' p99 went from 20 ms to 400 ms). The process is started at the first big
 answer (about 0.3 s, 25 MB) and reused; if it dies, the check runs in this process and
-a new one is started for the next.
+a new one is started for the next. Long SQL goes there too: sqlglot's compiled parser
+does not even give the GIL up every 5 ms (98,000 characters held it for 0.3-0.8 s).
 """
 
 from __future__ import annotations
@@ -16,13 +17,24 @@ import contextlib
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
 from sqlenv_core.checker import CheckResult, check_answer
 from sqlenv_core.schemas import Cell
 
 __all__ = ["CheckerProcess"]
+
+_T = TypeVar("_T")
+
+
+def _verdict(sql: str) -> tuple[str | None, str]:
+    from sqlenv_core.sqlcheck import verdict  # sqlglot: imported by the child only
+
+    return verdict(sql)
+
 
 log = logging.getLogger("sqlenv_server.checking")
 
@@ -46,6 +58,13 @@ class CheckerProcess:
     async def check(
         self, text: str, gold_rows: list[list[Cell]], order_matters: bool
     ) -> CheckResult:
+        return await self._run(check_answer, text, gold_rows, order_matters)
+
+    async def verdict(self, sql: str) -> tuple[str | None, str]:
+        """``sqlenv_core.sqlcheck.verdict(sql)``: whether the sandbox may run it."""
+        return await self._run(_verdict, sql)
+
+    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
@@ -53,12 +72,11 @@ class CheckerProcess:
                 initializer=_lower_priority,
             )
         try:
-            future = self._pool.submit(check_answer, text, gold_rows, order_matters)
-            return await asyncio.wrap_future(future)
+            return await asyncio.wrap_future(self._pool.submit(fn, *args))
         except BrokenProcessPool:
-            log.warning("the answer-checking process died; checking in this process")
+            log.warning("the checking process died; checking in this process")
             self._pool = None
-            return await asyncio.to_thread(check_answer, text, gold_rows, order_matters)
+            return await asyncio.to_thread(fn, *args)
 
     def shutdown(self) -> None:
         if self._pool is not None:
