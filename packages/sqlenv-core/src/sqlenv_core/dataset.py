@@ -11,6 +11,7 @@ module only reads it. Layout::
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -135,10 +136,13 @@ def _no_match_message(
 
 
 def default_data_dir() -> Path:
-    """Where the bundled data lives: ``$SQLENV_DATA_DIR``, else the repository's ``data/``.
+    """Where the data lives: ``$SQLENV_DATA_DIR``, else a checkout's ``data/``, else the
+    installed ``sqlenv-data`` package (``pip install "sqlenv-core[data]"``).
 
-    The repository is found by walking up from the current directory and then from
-    this file, so both ``uv run`` in a checkout and an editable install work.
+    The checkout is found by walking up from the current directory and then from this
+    file, so both ``uv run`` in a checkout and an editable install work; a pip user gets
+    the package. With none of them, ``./data``, which :func:`load_dataset` reports as
+    missing with what to do.
     """
     env = os.environ.get(DATA_DIR_ENV)
     if env:
@@ -147,6 +151,10 @@ def default_data_dir() -> Path:
         for candidate in (start, *start.parents):
             if (candidate / "data" / "questions").is_dir():
                 return candidate / "data"
+    if importlib.util.find_spec("sqlenv_data") is not None:
+        import sqlenv_data
+
+        return sqlenv_data.data_dir()
     return Path.cwd() / "data"
 
 
@@ -192,7 +200,9 @@ def check_database_file(path: Path) -> str | None:
     if page_size < 512 or page_size & (page_size - 1):
         return f"has a corrupt header (page size {page_size})"
     if size % page_size:
-        return f"is truncated or padded ({size} bytes is not a whole number of {page_size}-byte pages)"
+        return (
+            f"is truncated or padded ({size} bytes is not a whole number of {page_size}-byte pages)"
+        )
     pages = int.from_bytes(header[28:32], "big")
     if header[24:28] == header[92:96] and pages * page_size > size:
         return f"is truncated ({size} bytes; its header says {pages * page_size})"
@@ -212,7 +222,8 @@ def load_dataset(
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if not root.is_dir():
         raise DataError(
-            f"data directory {root} does not exist (set {DATA_DIR_ENV} or pass data_dir)"
+            f"data directory {root} does not exist: install the bundled data "
+            f'(pip install "sqlenv-core[data]"), or point {DATA_DIR_ENV} at a data directory'
         )
     questions: list[Question] = []
     for split in splits:
