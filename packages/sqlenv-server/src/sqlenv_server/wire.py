@@ -23,6 +23,7 @@ from sqlenv_core.schemas import EpisodeState, SQLObservation
 __all__ = [
     "EXECUTION_ERROR",
     "INVALID_JSON",
+    "PROTOCOL_MISMATCH",
     "SESSION_ERROR",
     "UNKNOWN_TYPE",
     "VALIDATION_ERROR",
@@ -43,6 +44,8 @@ EXECUTION_ERROR: Final = "EXECUTION_ERROR"
 CAPACITY_REACHED: Final = "CAPACITY_REACHED"
 FACTORY_ERROR: Final = "FACTORY_ERROR"
 SESSION_ERROR: Final = "SESSION_ERROR"
+# SQLEnv's own: the client asked for another protocol version (``PROTOCOL_HEADER``).
+PROTOCOL_MISMATCH: Final = "PROTOCOL_MISMATCH"
 
 _ENVELOPE_EXCLUDE: Final = frozenset({"reward", "done"})
 
