@@ -199,7 +199,10 @@ def test_reset_without_a_match(client: Any, data: dict[str, Any], needle: str) -
 
 def test_step_before_reset(client: Any) -> None:
     with client.websocket_connect("/ws") as ws:
-        data = error(send(ws, {"type": "step", "data": {"action_type": "QUERY", "argument": "SELECT 1"}}), "EXECUTION_ERROR")
+        data = error(
+            send(ws, {"type": "step", "data": {"action_type": "QUERY", "argument": "SELECT 1"}}),
+            "EXECUTION_ERROR",
+        )
         assert data["error_type"] == "ResetNeeded" and "reset" in data["message"]
         # state before reset: the blank state, as OpenEnv's fresh environment
         state = send(ws, {"type": "state"})
@@ -211,7 +214,10 @@ def test_oversized_message(make_client: Any) -> None:
     client = make_client(max_message_bytes=4096)
     with client.websocket_connect("/ws") as ws:
         reset(ws, question_id="t_count")
-        big = {"type": "step", "data": {"action_type": "QUERY", "argument": "SELECT 1" + " " * 5000}}
+        big = {
+            "type": "step",
+            "data": {"action_type": "QUERY", "argument": "SELECT 1" + " " * 5000},
+        }
         data = error(send(ws, big), "VALIDATION_ERROR")
         assert "too large" in data["message"] and "4,096" in data["message"]
         still_plays(ws)
