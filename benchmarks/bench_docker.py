@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import machine  # benchmarks/machine.py: this script's folder is on sys.path
 from sqlenv_tools import image as img
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,19 +27,38 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", help="an image built already (default: build one)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="also write the results, command and machine here "
+        "(benchmarks/results/docker.json is what the docs quote)",
+    )
     args = parser.parse_args()
     reason = img.docker_unavailable_reason()
     if reason:
         sys.exit(f"bench_docker: {reason}")
+    before = machine.describe()
+    builds = img.Builds()  # an image built here is removed at the end, with its layers
+    try:
+        return _bench(args, builds, before)
+    finally:
+        builds.remove_all()
+
+
+def _bench(args: argparse.Namespace, builds: img.Builds, before: dict) -> int:
     tag = args.image
     if tag is None:
         base = img.resolve_base_image()
-        built = img.build_image(ROOT, "sqlenv:bench", base_image=base)
+        blocker = img.build_blocker(ROOT, base)
+        if blocker:
+            sys.exit(f"bench_docker: cannot build here: {blocker}")
+        built = builds.build(ROOT, "sqlenv-bench", base_image=base)
         if not built.ok:
             sys.exit(built.log[-2000:])
-        tag = "sqlenv:bench"
+        tag = built.tag
         print(f"built {tag} in {built.seconds:.0f} s (BASE_IMAGE={base or 'default'})")
-    print(f"image size: {img.image_size(tag) / 1e6:.0f} MB")
+    size_mb = img.image_size(tag) / 1e6
+    print(f"image size: {size_mb:.0f} MB")
 
     health, docker_healthy, stop, codes = [], [], [], []
     for _ in range(args.runs):
@@ -65,6 +85,24 @@ def main() -> int:
     print(row("`docker run` to HEALTHCHECK healthy", docker_healthy))
     print(row("`docker stop` (SIGTERM) to exit", stop))
     print(f"\nexit codes: {sorted(set(codes))}")
+    if args.out is not None:
+
+        def stats(values: list[float]) -> dict[str, float]:
+            return {
+                "median": round(statistics.median(values), 3),
+                "min": round(min(values), 3),
+                "max": round(max(values), 3),
+            }
+
+        results = {
+            "runs": args.runs,
+            "image_size_mb": round(size_mb, 1),
+            "run_to_health_s": stats(health),
+            "run_to_healthcheck_healthy_s": stats(docker_healthy),
+            "sigterm_to_exit_s": stats(stop),
+            "exit_codes": sorted(set(codes)),
+        }
+        machine.record(args.out, "docker", results, before)
     return 0
 
 

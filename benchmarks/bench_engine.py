@@ -35,7 +35,9 @@ import sqlite3
 import statistics
 import time
 from collections import defaultdict
+from pathlib import Path
 
+import machine  # benchmarks/machine.py: this script's folder is on sys.path
 from sqlenv_core import env as env_module
 from sqlenv_core import reward as reward_module
 from sqlenv_core import sandbox as sandbox_module
@@ -127,7 +129,14 @@ def main() -> None:
     ap.add_argument("--split", default="eval")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="also write the results, command and machine here "
+        "(benchmarks/results/engine.json is what the docs quote)",
+    )
     args = ap.parse_args()
+    before = machine.describe()
 
     ds = load_dataset()
     questions = list(ds.select(split=args.split))
@@ -210,6 +219,8 @@ def main() -> None:
         "oracle_success_rate": report.success_rate,
         "oracle_episodes": report.n,
     }
+    if args.out is not None:
+        machine.record(args.out, "engine", result, before)
     if args.json:
         print(json.dumps(result, indent=2))
         return

@@ -3,7 +3,8 @@
 Needs a Docker engine; without one every test here is skipped with the reason (never passed).
 Where no image registry or PyPI is reachable, build the local base image (used when it
 exists, or name one in SQLENV_BASE_IMAGE) and fill deploy/wheelhouse/ first (DEVELOPERS.md;
-.ci/run does both).
+.ci/run does both): without them the tests are skipped, saying which is missing. Every
+image built here is removed at the end of the session (conftest.py).
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()
 
 
 @pytest.fixture(scope="module")
-def broken_image(tmp_path_factory: pytest.TempPathFactory, image: str) -> str:
+def broken_image(
+    tmp_path_factory: pytest.TempPathFactory, image: str, builds: img.Builds, base_image: str | None
+) -> str:
     """A server that answers /health but runs as root, ignores PORT and SIGTERM, has no
     HEALTHCHECK, no data and no /ws."""
     context: Path = tmp_path_factory.mktemp("broken")
@@ -134,12 +137,11 @@ def broken_image(tmp_path_factory: pytest.TempPathFactory, image: str) -> str:
         CMD ["python3", "/server.py"]
         """)
     )
-    args = ["build", "-t", "sqlenv:broken-test"]
-    if base := img.resolve_base_image():
-        args += ["--build-arg", f"BASE_IMAGE={base}"]
-    result = img.run_docker(*args, str(context), timeout=300)
-    assert result.returncode == 0, result.stdout[-1000:] + result.stderr[-1000:]
-    return "sqlenv:broken-test"
+    built = builds.build(
+        context, "sqlenv-broken-test", base_image=base_image, dockerfile=context / "Dockerfile"
+    )
+    assert built.ok, built.log[-2000:]
+    return built.tag
 
 
 def test_verify_image_checks_catch_a_broken_image(broken_image: str) -> None:
@@ -159,7 +161,9 @@ def test_verify_image_checks_catch_a_broken_image(broken_image: str) -> None:
     assert passed == {"size", "no dev packages", "healthy within 30 s"}
 
 
-def test_the_space_folder_builds_and_serves(image: str, tmp_path: Path) -> None:
+def test_the_space_folder_builds_and_serves(
+    image: str, tmp_path: Path, builds: img.Builds, base_image: str | None
+) -> None:
     """scripts/publish_space.py's folder (Dockerfile at the root, the Space root as the
     context) builds with the same Dockerfile, unchanged, and serves. The wheels of
     deploy/wheelhouse/ are added when there are any, because this machine's build has no
@@ -181,11 +185,10 @@ def test_the_space_folder_builds_and_serves(image: str, tmp_path: Path) -> None:
     assert {"sdk: docker", "app_port: 8000", "base_path: /web"} <= set(front.splitlines())
     for wheel in (ROOT / "deploy" / "wheelhouse").glob("*.whl"):
         shutil.copy2(wheel, space / "deploy" / "wheelhouse")
-    args = ["build", "-t", "sqlenv:space-test"]
-    if base := img.resolve_base_image():
-        args += ["--build-arg", f"BASE_IMAGE={base}"]
-    built = img.run_docker(*args, str(space), timeout=img.BUILD_TIMEOUT_S)
-    assert built.returncode == 0, built.stdout[-1500:] + built.stderr[-1500:]
-    with img.running("sqlenv:space-test") as container:
+    built = builds.build(
+        space, "sqlenv-space-test", base_image=base_image, dockerfile=space / "Dockerfile"
+    )
+    assert built.ok, built.log[-3000:]
+    with img.running(built.tag) as container:
         container.wait_health()
         assert img.read_databases(container)["errors"] == []

@@ -202,6 +202,7 @@ def main() -> None:  # pragma: no cover - the full report for docs/reliability.m
     import time
     from pathlib import Path
 
+    import machine  # benchmarks/machine.py (on sys.path: see the end of this file)
     from sqlenv_core.config import EnvConfig, SandboxConfig
     from sqlenv_core.dataset import load_dataset
     from sqlenv_core.env import SQLEnvironment
@@ -209,7 +210,14 @@ def main() -> None:  # pragma: no cover - the full report for docs/reliability.m
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=0.5, help="query deadline (s)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="also write the results here (benchmarks/results/hostile_sql.json is what the "
+        "README and docs/reliability.md quote)",
+    )
     args = parser.parse_args()
+    started = machine.describe()
     with tempfile.TemporaryDirectory() as tmp:
         data = make_data_copy(Path(tmp))
         before = db_digests(data)
@@ -240,6 +248,17 @@ def main() -> None:  # pragma: no cover - the full report for docs/reliability.m
     slowest = sorted(worst.items(), key=lambda kv: -kv[1])[:8]
     print("slowest (s):", ", ".join(f"{k} {v:.3f}" for k, v in slowest))
     print(f"mismatches: {mismatches or 'none'}")
+    if args.out is not None:
+        results = {
+            "entries": len(CORPUS),
+            "databases": list(LARGEST_DBS),
+            "deadline_s": args.timeout,
+            "by_outcome": dict(sorted(counts.items())),
+            "databases_byte_identical": same,
+            "slowest_s": {k: round(v, 3) for k, v in slowest},
+            "mismatches": [list(m) for m in mismatches],
+        }
+        machine.record(args.out, "hostile_sql", results, started)
 
 
 if __name__ == "__main__":  # pragma: no cover
@@ -247,4 +266,5 @@ if __name__ == "__main__":  # pragma: no cover
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(1, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     main()

@@ -176,3 +176,16 @@ def test_every_entry_through_the_server_while_another_session_plays(
         stats = server.stats()
         assert stats["active_sessions"] == 0 and stats["busy_sessions"] == 0
         assert "Traceback" not in server.log(), server.log()[-3000:]
+
+
+def test_the_recorded_results_are_of_this_corpus() -> None:
+    """benchmarks/results/hostile_sql.json, which the README and docs/reliability.md
+    quote, was made from the corpus as it is: re-run hostile_sql.py --out after a change."""
+    from hostile_sql import corpus_summary
+
+    root = Path(__file__).resolve().parents[2]
+    recorded = json.loads((root / "benchmarks" / "results" / "hostile_sql.json").read_text())
+    assert recorded["results"]["entries"] == len(CORPUS)
+    assert recorded["results"]["by_outcome"] == dict(sorted(corpus_summary()["by_expect"].items()))
+    assert recorded["results"]["mismatches"] == []
+    assert recorded["results"]["databases_byte_identical"] is True

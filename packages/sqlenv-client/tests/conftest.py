@@ -94,6 +94,7 @@ class FakeServer:
         self.port = port
         self.healthy = healthy
         self.capacity_reached = False
+        self.protocol: str | None = None  # the X-SQLEnv-Protocol it answers with, if any
         self.sessions: list[Session] = []
         self._script: collections.deque[Scripted] = collections.deque()
         self._live: set[ServerConnection] = set()
@@ -165,7 +166,11 @@ class FakeServer:
         self._stop = asyncio.Event()
         try:
             server: Server = await serve(
-                self._handle, "127.0.0.1", self.port, process_request=self._process_request
+                self._handle,
+                "127.0.0.1",
+                self.port,
+                process_request=self._process_request,
+                process_response=self._process_response,
             )
         except BaseException as exc:
             failure.append(exc)
@@ -185,6 +190,13 @@ class FakeServer:
         if path != "/ws":
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
         return None
+
+    def _process_response(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> Response:
+        if self.protocol is not None and response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
+            response.headers["X-SQLEnv-Protocol"] = self.protocol
+        return response
 
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None

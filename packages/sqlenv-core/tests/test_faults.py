@@ -252,7 +252,9 @@ def test_a_database_changed_in_place_gets_fresh_connections(tmp_path: Path, db: 
 # --------------------------------------------------------------- uninterruptible built-ins
 
 
-@pytest.mark.parametrize("sql", ["SELECT printf('%.*c', 2000000000, 'x')", "SELECT format('%d', 1)"])
+@pytest.mark.parametrize(
+    "sql", ["SELECT printf('%.*c', 2000000000, 'x')", "SELECT format('%d', 1)"]
+)
 def test_printf_and_format_are_denied(db: Path, sql: str) -> None:
     with Sandbox(db) as sandbox, pytest.raises(QueryRejectedError, match=r"is not allowed; use"):
         sandbox.execute(sql)
@@ -328,3 +330,41 @@ def test_a_long_run_of_expensive_calls_stops_at_the_deadline(db: Path) -> None:
         huge = "SELECT " + ", ".join(f"abs(-{i}) AS c{i}" for i in range(1500))
         with pytest.raises(SandboxError, match=r"too complex \(it compiles to more than 1,024"):
             sandbox.execute(huge)
+
+
+def test_a_corrupt_page_ends_the_episode_as_the_environments_fault(tiny_data_dir: Path) -> None:
+    """SQLite's "database disk image is malformed" used to come back as the agent's SQL
+    error, with its -0.01, at every step, and no file named."""
+    env = SQLEnvironment(load_dataset(tiny_data_dir), seed=0)
+    env.reset(question_id="t_count")
+    path = tiny_data_dir / "databases" / "shop" / "shop.sqlite"
+    data = bytearray(path.read_bytes())
+    data[4096 + 8 : 8192] = b"\xff" * (4096 - 8)  # customer's page, past its header
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError) as exc:
+        env.step({"action_type": "QUERY", "argument": "SELECT name FROM customer"})
+    assert str(exc.value).startswith(f"database file {path} is damaged (")
+    assert "a fault of the environment, not of the agent's SQL" in str(exc.value)
+    assert str(exc.value).endswith("; the episode was ended")
+    state = env.state
+    assert state.done and state.truncated and not state.terminated
+    assert state.step_count == 0  # the step is not the agent's
+    assert state.total_reward == 0.0  # and nothing was charged to it
+    after = env.step({"action_type": "DESCRIBE", "argument": "customer"})
+    assert after.error == "the episode is over; call reset() to start a new one"
+    env.close()
+
+
+def test_sandbox_names_the_damaged_file_for_describe_and_sample_too(
+    tmp_path: Path, db: Path
+) -> None:
+    bad = tmp_path / "bad.sqlite"
+    data = bytearray(db.read_bytes())
+    data[4096 + 8 : 8192] = b"\xff" * (4096 - 8)
+    bad.write_bytes(bytes(data))
+    sandbox = Sandbox(bad)
+    with pytest.raises(DataError, match=f"database file {bad} is damaged"):
+        sandbox.sample("t", 3)
+    with pytest.raises(DataError, match=f"database file {bad} is damaged"):
+        sandbox.execute("SELECT count(*) FROM t WHERE s = 'x'")
+    sandbox.close()

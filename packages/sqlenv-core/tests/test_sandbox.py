@@ -645,3 +645,26 @@ def test_sqlglot_loads_at_the_first_verdict_not_at_import() -> None:
         "assert 'sqlglot' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_statements_sqlglot_does_not_model_are_refused_without_a_word_on_stderr() -> None:
+    """EXPLAIN and REPLACE parse as sqlglot Commands, which it used to announce on stderr
+    (the agent's SQL included) on every such query."""
+    import subprocess
+    import sys
+
+    script = (
+        "from sqlenv_core.sqlcheck import verdict\n"
+        "for sql in ('EXPLAIN SELECT 1', 'REPLACE INTO t VALUES (1)', 'VACUUM'):\n"
+        "    print(verdict(sql)[0])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [
+        "only a single read-only SELECT is allowed; got EXPLAIN",
+        "only a single read-only SELECT is allowed; got REPLACE",
+        "only a single read-only SELECT is allowed; got VACUUM",
+    ]

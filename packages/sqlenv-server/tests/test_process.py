@@ -53,7 +53,9 @@ def test_sigterm_with_open_sessions_exits_cleanly(start_server: Any, http_post: 
         status, _ = http_post(f"{server.base}/reset", {})  # an HTTP session too
         assert status == 200
         # and one session in the middle of a query that runs to its 2 s deadline
-        await sockets[0].send(json.dumps({"type": "step", "data": {"action_type": "QUERY", "argument": SLOW_SQL}}))
+        await sockets[0].send(
+            json.dumps({"type": "step", "data": {"action_type": "QUERY", "argument": SLOW_SQL}})
+        )
         await asyncio.sleep(0.3)
         started = time.monotonic()
         server.proc.terminate()  # SIGTERM
@@ -71,7 +73,7 @@ def test_sigterm_with_open_sessions_exits_cleanly(start_server: Any, http_post: 
 
 @pytest.mark.parametrize(
     ("value", "needle"),
-    [("abc", "'abc'"), ("0", "'0'"), ("-1", "'-1'"), ("70000", "'70000'"), ("", "''")],
+    [("abc", "'abc'"), ("0", "'0'"), ("-1", "'-1'"), ("70000", "'70000'")],
 )
 def test_bad_port_stops_with_a_clear_message(tiny_data_dir: Path, value: str, needle: str) -> None:
     result = run_main("--data-dir", str(tiny_data_dir), env={"PORT": value})
@@ -80,6 +82,51 @@ def test_bad_port_stops_with_a_clear_message(tiny_data_dir: Path, value: str, ne
     assert line.count("\n") == 0, line
     assert line.startswith("sqlenv-server: error: PORT must be a whole number from 1 to 65535")
     assert needle in line
+
+
+def test_an_empty_port_variable_means_the_default(tiny_data_dir: Path) -> None:
+    """``PORT=`` is unset (a compose file's empty value), not an error: the server goes on
+    to listen on 8000 (here taken by a socket of ours, which proves the default was used)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            taken.bind(("127.0.0.1", 8000))
+        except OSError:
+            pytest.skip("port 8000 is in use on this machine; cannot pin the default")
+        taken.listen()
+        result = run_main("--data-dir", str(tiny_data_dir), env={"PORT": ""})
+    assert result.returncode == 2, result.stderr
+    assert "cannot listen on 127.0.0.1:8000" in result.stderr
+
+
+def test_a_port_in_use_is_one_clear_line_and_no_banner(tiny_data_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_main("--data-dir", str(tiny_data_dir), "--port", str(port))
+    assert result.returncode == 2
+    assert result.stdout == ""  # no "SQLEnv server on ..." for a server that never ran
+    assert result.stderr.strip() == (
+        f"sqlenv-server: error: cannot listen on 127.0.0.1:{port}: address already in use: "
+        "is another server running there? Stop it, or choose another port with --port or PORT"
+    )
+
+
+def test_sigterm_on_an_idle_server_exits_at_once_with_0(start_server: Any) -> None:
+    """No interpreter teardown after uvicorn's shutdown (``_exit_now``): the stop is
+    uvicorn's signal tick plus the lifespan, about 0.2 s here (0.4 s before); the bound is
+    for liveness on a loaded machine, not a performance goal."""
+    server = start_server()
+    started = time.monotonic()
+    server.proc.terminate()
+    assert server.proc.wait(timeout=10) == 0, server.log()
+    assert time.monotonic() - started < 5
+    assert "Traceback" not in server.log()
 
 
 def test_bad_flag_names_the_flag(tiny_data_dir: Path) -> None:

@@ -52,13 +52,17 @@ def test_environment_names_and_aliases(tmp_path: Path) -> None:
         ({}, {"PORT": "-1"}, "PORT must be a whole number from 1 to 65535, got '-1'"),
         ({}, {"PORT": "80.5"}, "PORT must be"),
         ({"port": "x"}, {}, "--port must be a whole number"),
-        ({}, {"SQLENV_MAX_SESSIONS": "0"}, "SQLENV_MAX_SESSIONS must be a whole number of at least 1"),
+        (
+            {},
+            {"SQLENV_MAX_SESSIONS": "0"},
+            "SQLENV_MAX_SESSIONS must be a whole number of at least 1",
+        ),
         ({}, {"SQLENV_IDLE_TIMEOUT_S": "nan"}, "SQLENV_IDLE_TIMEOUT_S must be a positive"),
         ({}, {"SQLENV_QUERY_TIMEOUT_S": "0"}, "SQLENV_QUERY_TIMEOUT_S must be a positive"),
         ({"budget": "0"}, {}, "--budget must be a whole number from 1"),
         ({}, {"SQLENV_WS_COMPRESSION": "maybe"}, "SQLENV_WS_COMPRESSION must be one of"),
         ({}, {"SQLENV_LOG_LEVEL": "loud"}, "SQLENV_LOG_LEVEL must be one of"),
-        ({}, {"HOST": "  "}, "HOST must not be empty"),
+        ({"host": "  "}, {}, "--host must not be empty"),
         ({}, {"SQLENV_MAX_MESSAGE_BYTES": "10"}, "at least 1024"),
     ],
 )
@@ -69,6 +73,12 @@ def test_bad_values_name_their_source(
         resolve_settings(flags, env)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_variable_counts_as_unset(blank: str) -> None:
+    s = resolve_settings({}, {"PORT": blank, "HOST": blank, "SQLENV_BUDGET": blank})
+    assert (s.port, s.host, s.budget) == (8000, "127.0.0.1", 15)
 
 
 def test_ignore_keeps_defaults() -> None:
@@ -109,7 +119,9 @@ def test_queries_past_the_inline_budget_run_in_a_thread(make_client: Any, inline
         # with a budget the cheap query stayed on the loop; without one it did not
         assert manager.deferred_steps == (1 if inline_ms else 2)
         # DESCRIBE, SAMPLE and ANSWER always run inline
-        ws.send_text(json.dumps({"type": "step", "data": {"action_type": "SAMPLE", "argument": "number"}}))
+        ws.send_text(
+            json.dumps({"type": "step", "data": {"action_type": "SAMPLE", "argument": "number"}})
+        )
         ws.receive_text()
         assert manager.deferred_steps == (1 if inline_ms else 2)
 
@@ -119,7 +131,9 @@ def test_query_deadline_applies_in_the_thread(make_client: Any) -> None:
     with client.websocket_connect("/ws") as ws:
         ws.send_text(json.dumps({"type": "reset", "data": {"question_id": "n_00"}}))
         ws.receive_text()
-        forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+        forever = (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+        )
         obs = _query(ws, forever)
         assert "0.3 s deadline" in obs["error"] and obs["step_count"] == 1
         assert client.app.state.manager.deferred_steps == 1

@@ -327,3 +327,36 @@ def test_the_oracle_replays_only_a_finished_question_by_default(
         )
         assert driver.find_element(By.ID, "episode-question-id").text == "e_lions"
         assert console_errors(driver) == []
+
+
+def test_an_unknown_question_id_is_explained_beside_the_box(
+    server: str, browser: WebDriver, tmp_path: Path
+) -> None:
+    """The reason used to show only in the status pill at the top of the page, out of
+    view from the picker; now it also shows right under the id box, which is marked."""
+    driver = browser
+    with screenshot_on_failure(driver, tmp_path):
+        open_page(driver, server)
+        driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        box = driver.find_element(By.ID, "question-id")
+        box.clear()
+        box.send_keys("no_such_question")
+        driver.find_element(By.ID, "go").click()
+        error = wait_for(
+            driver,
+            lambda d: (el := d.find_element(By.ID, "picker-error")).is_displayed() and el,
+            "the error under the question id box",
+        )
+        assert error.text.startswith("Could not start question no_such_question: ")
+        assert "no_such_question" in error.text[len("Could not start question no_such_question") :]
+        assert box.get_attribute("aria-invalid") == "true"
+        in_view = driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect();"
+            "return r.top >= 0 && r.bottom <= window.innerHeight;",
+            error,
+        )
+        assert in_view
+        box.send_keys("x")  # typing again clears it
+        assert not driver.find_element(By.ID, "picker-error").is_displayed()
+        assert box.get_attribute("aria-invalid") is None
+        assert console_errors(driver) == []

@@ -321,3 +321,24 @@ def test_mcp_over_websocket(client: Any) -> None:
         result = send(ws, {"type": "mcp", "data": request})["data"]["result"]
         assert result["structuredContent"]["observation"]["table"]["rows"] == [[3]]
         assert send(ws, {"type": "state"})["data"]["step_count"] == 1
+
+
+# ------------------------------------------------------------------ protocol version
+def test_the_handshake_says_which_protocol_the_server_speaks(client: Any) -> None:
+    from sqlenv_core.schemas import PROTOCOL_HEADER, PROTOCOL_VERSION
+
+    with client.websocket_connect("/ws", headers={PROTOCOL_HEADER: "1"}) as ws:
+        headers = {bytes(k).decode().lower(): bytes(v).decode() for k, v in ws.extra_headers}
+        assert headers[PROTOCOL_HEADER.lower()] == str(PROTOCOL_VERSION)
+        still_plays(ws)
+
+
+def test_a_client_of_another_protocol_is_refused_with_what_to_do(client: Any) -> None:
+    with client.websocket_connect("/ws", headers={"X-SQLEnv-Protocol": "7"}) as ws:
+        data = error(json.loads(ws.receive_text()), "PROTOCOL_MISMATCH")
+        assert data["message"] == (
+            "this server speaks SQLEnv protocol 1, the client asked for '7': install an "
+            "sqlenv-client that speaks protocol 1 (docs/releasing.md)"
+        )
+        assert data["server_protocol"] == 1
+        closed_with_1000(ws)

@@ -15,8 +15,16 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
-from sqlenv_core.schemas import ActionType, EpisodeState, SQLAction, SQLObservation
-from websockets.exceptions import ConnectionClosed
+from sqlenv_core.schemas import (
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    ActionType,
+    EpisodeState,
+    SQLAction,
+    SQLObservation,
+)
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .errors import (
     CapacityReachedError,
@@ -25,6 +33,7 @@ from .errors import (
     ExecutionError,
     InvalidActionError,
     ProtocolError,
+    ProtocolVersionError,
     ServerError,
     SessionError,
 )
@@ -306,7 +315,7 @@ class BaseClient:
             "close_timeout": CLOSE_TIMEOUT_S,
             "max_size": self._max_message_size,
             "compression": self._compression,
-            "additional_headers": self._headers or None,
+            "additional_headers": {PROTOCOL_HEADER: str(PROTOCOL_VERSION), **self._headers},
             "ping_interval": self._ping_interval_s,
             "ping_timeout": self._ping_timeout_s,
         }
@@ -329,9 +338,42 @@ class BaseClient:
             self._closed_reason = reason
 
     def _connect_error_message(self, exc: BaseException) -> str:
+        """Why the connection failed, and what to do about it."""
         if isinstance(exc, TimeoutError):
             return f"timed out after {self._connect_timeout_s} s connecting to {self._url}"
+        if isinstance(exc, ConnectionRefusedError):
+            return (
+                f"cannot connect to {self._url}: connection refused. Is an SQLEnv server "
+                "running there? Start one with `sqlenv-server` (pip install "
+                '"sqlenv-server[data]"), or check the host and port'
+            )
+        if isinstance(exc, InvalidStatus):
+            status = exc.response.status_code
+            path = urlsplit(self._url).path
+            hint = ""
+            if status in (403, 404) and path != "/ws":
+                hint = (
+                    f": there is no SQLEnv WebSocket at {path}. Pass the server's base URL "
+                    "(http://host:port, or the prefix it is served under), not a page such "
+                    "as /web/"
+                )
+            elif status in (403, 404):
+                hint = ": is this an SQLEnv (OpenEnv) server?"
+            return f"cannot connect to {self._url}: the server answered HTTP {status}{hint}"
         return f"cannot connect to {self._url}: {exc}"
+
+    def _check_protocol(self, headers: Headers) -> None:
+        """Refuse a server of another protocol version. A server that sends no version
+        (an OpenEnv server that is not SQLEnv's own) is taken as it is."""
+        spoken = headers.get(PROTOCOL_HEADER)
+        if spoken is not None and spoken.strip() != str(PROTOCOL_VERSION):
+            raise ProtocolVersionError(
+                f"the server at {self._url} speaks SQLEnv protocol {spoken.strip()[:20]!r}; "
+                f"this sqlenv-client speaks protocol {PROTOCOL_VERSION}. Install the "
+                "sqlenv-client release that matches the server (docs/releasing.md)",
+                url=self._url,
+                server_protocol=spoken.strip()[:20],
+            )
 
     def _lost_error(self, exc: ConnectionClosed) -> ConnectionLostError | ProtocolError:
         """The error for a connection that closed while the client sent or waited."""

@@ -17,7 +17,7 @@ from ._base import (
     BaseClient,
     ClientState,
 )
-from .errors import ConnectError, ReplyTimeoutError, ServerError
+from .errors import ConnectError, ProtocolVersionError, ReplyTimeoutError, ServerError
 
 __all__ = ["AsyncSQLEnvClient"]
 
@@ -182,6 +182,11 @@ class AsyncSQLEnvClient(BaseClient):
             ws = await connect(self._url, **self._connect_options())
         except (OSError, WebSocketException) as exc:  # TimeoutError is an OSError
             raise ConnectError(self._connect_error_message(exc), url=self._url) from exc
+        try:
+            self._check_protocol(ws.response.headers)
+        except ProtocolVersionError:
+            await ws.close()
+            raise
         self._ws = ws
         self._state = ClientState.OPEN
         return ws

@@ -18,7 +18,7 @@ from ._base import (
     BaseClient,
     ClientState,
 )
-from .errors import ConnectError, ReplyTimeoutError, ServerError
+from .errors import ConnectError, ProtocolVersionError, ReplyTimeoutError, ServerError
 
 __all__ = ["SQLEnvClient"]
 
@@ -208,6 +208,11 @@ class SQLEnvClient(BaseClient):
             ws: ClientConnection = connect(self._url, **self._connect_options(), **_CONNECT_FLAGS)
         except (OSError, WebSocketException) as exc:  # TimeoutError is an OSError
             raise ConnectError(self._connect_error_message(exc), url=self._url) from exc
+        try:
+            self._check_protocol(ws.response.headers)
+        except ProtocolVersionError:
+            ws.close()
+            raise
         self._ws = ws
         self._state = ClientState.OPEN
         return ws

@@ -5,6 +5,7 @@
     │   ├── ConnectError           cannot connect (refused, timed out, handshake failed,
     │   │                          container never became healthy); the client stays
     │   │                          unopened, so the next call tries again
+    │   │   └── ProtocolVersionError  the server speaks another SQLEnv protocol version
     │   ├── ConnectionLostError    the server closed the connection; the client is closed
     │   └── ReplyTimeoutError      no reply in time (also a ``TimeoutError``); the client
     │                              dropped its socket and is closed
@@ -39,6 +40,7 @@ __all__ = [
     "ExecutionError",
     "InvalidActionError",
     "ProtocolError",
+    "ProtocolVersionError",
     "ReplyTimeoutError",
     "SQLEnvClientError",
     "ServerError",
@@ -64,6 +66,18 @@ class ConnectError(TransportError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.args[0], self.url))
+
+
+class ProtocolVersionError(ConnectError):
+    """The server speaks another SQLEnv protocol version (``server_protocol``) than this
+    client (``sqlenv_core.schemas.PROTOCOL_VERSION``); install a matching sqlenv-client."""
+
+    def __init__(self, message: str, url: str, server_protocol: str) -> None:
+        super().__init__(message, url)
+        self.server_protocol = server_protocol
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0], self.url, self.server_protocol))
 
 
 class ConnectionLostError(TransportError):

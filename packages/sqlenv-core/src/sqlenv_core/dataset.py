@@ -15,6 +15,7 @@ that ``train``, when a directory has it, is where unfiltered episodes are drawn 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -197,10 +198,13 @@ def _no_match_message(
 
 
 def default_data_dir() -> Path:
-    """Where the bundled data lives: ``$SQLENV_DATA_DIR``, else the repository's ``data/``.
+    """Where the data lives: ``$SQLENV_DATA_DIR``, else a checkout's ``data/``, else the
+    installed ``sqlenv-data`` package (``pip install "sqlenv-core[data]"``).
 
-    The repository is found by walking up from the current directory and then from
-    this file, so both ``uv run`` in a checkout and an editable install work.
+    The checkout is found by walking up from the current directory and then from this
+    file, so both ``uv run`` in a checkout and an editable install work; a pip user gets
+    the package. With none of them, ``./data``, which :func:`load_dataset` reports as
+    missing with what to do.
     """
     env = os.environ.get(DATA_DIR_ENV)
     if env:
@@ -209,6 +213,10 @@ def default_data_dir() -> Path:
         for candidate in (start, *start.parents):
             if (candidate / "data" / "questions").is_dir():
                 return candidate / "data"
+    if importlib.util.find_spec("sqlenv_data") is not None:
+        import sqlenv_data
+
+        return sqlenv_data.data_dir()
     return Path.cwd() / "data"
 
 
@@ -295,7 +303,10 @@ def load_dataset(
     """
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if not root.is_dir():
-        raise DataError(f"data directory {root} does not exist (see ${DATA_DIR_ENV})")
+        raise DataError(
+            f"data directory {root} does not exist: install the bundled data "
+            f'(pip install "sqlenv-core[data]"), or point {DATA_DIR_ENV} at a data directory'
+        )
     names = discover_splits(root) if splits is None else list(splits)
     if not names:
         raise DataError(

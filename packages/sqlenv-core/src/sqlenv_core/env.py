@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from .checker import CheckResult, check_answer
 from .config import EnvConfig
 from .dataset import Dataset, Question, load_dataset
-from .errors import QueryTimeoutError, ResetNeeded, SandboxError, StepDeferred
+from .errors import DataError, QueryTimeoutError, ResetNeeded, SandboxError, StepDeferred
 from .memo import ByteBoundedMemo, rows_nbytes, text_nbytes
 from .pool import SandboxPool
 from .render import render_rows, schema_line
@@ -192,6 +192,10 @@ class SQLEnvironment:
         this ANSWER, computed by the caller elsewhere (a server checks big answers in
         another process, where they cannot hold this one's GIL); it is then used as is.
         ``sql_verdict`` is likewise ``sqlenv_core.sqlcheck.verdict`` of a QUERY's SQL.
+
+        Raises ``DataError``, naming the file, when the episode's database is missing or
+        damaged (a corrupt page): that is the environment's fault, so the episode ends
+        with no reward instead of an error observation charged to the agent.
         """
         ep = self._episode
         if ep is None:
@@ -237,6 +241,14 @@ class SQLEnvironment:
             if kind is ActionType.QUERY:
                 return self._query(ep, sandbox, argument, inline_budget_s, sql_verdict)
             return self._explore(ep, sandbox, kind, argument)
+        except DataError as exc:
+            # The database file is damaged: the environment's fault. The episode ends
+            # without a reward (none would be fair to the agent) and the error, naming
+            # the file, goes to the caller, which must drop the episode, not score it.
+            ep.step_count -= 1
+            ep.truncated = True
+            ep.history.append(f"{kind.value} -> environment fault")
+            raise DataError(f"{exc}; the episode was ended") from None
         finally:
             with self._lease_lock:  # no interrupt() can reach it once it is given back
                 self._leased = None

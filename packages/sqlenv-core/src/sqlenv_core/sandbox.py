@@ -437,6 +437,19 @@ a batch of maximal values stays bounded (256 x ``max_cell_bytes``, 2 MiB by defa
 only for deliberately huge values: Spider's largest cell is 213 bytes)."""
 
 
+_DAMAGED_CODES: Final = frozenset(
+    {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN}
+)
+"""SQLite's primary result codes for a file that cannot be read as a sound database."""
+
+
+def _damaged(error: Exception) -> bool:
+    """Whether ``error`` says the database file is damaged or unreadable, rather than
+    that the SQL was wrong (which is the agent's to fix)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and (code & 0xFF) in _DAMAGED_CODES
+
+
 class Sandbox:
     """One read-only SQLite database, safe to hand agent-written SQL.
 
@@ -656,6 +669,8 @@ class Sandbox:
             try:
                 return conn.execute(sql).fetchall()
             except sqlite3.Error as error:
+                if _damaged(error):
+                    raise self._damaged_error(error) from None
                 raise SandboxError(f"SQL error: {error}") from None
             finally:
                 state.internal = False
@@ -825,6 +840,13 @@ class Sandbox:
         rows = [_render_row(r) for r in kept] if blob else list(map(list, kept))
         return rows, total, more
 
+    def _damaged_error(self, error: Exception) -> DataError:
+        return DataError(
+            f"database file {self._path} is damaged ({_shorten(str(error), 200)}): a fault "
+            "of the environment, not of the agent's SQL; restore the file (its sha256 is in "
+            "the data directory's manifest.json) or rebuild the data"
+        )
+
     def _peek(self, cursor: sqlite3.Cursor) -> bool:
         """Whether the cursor has another row; True if the deadline ends the search."""
         try:
@@ -834,8 +856,11 @@ class Sandbox:
                 return True
             raise
 
-    def _translate(self, error: Exception, timeout_s: float) -> SandboxError:
-        """Turn a sqlite3 exception into an agent-readable :class:`SandboxError`."""
+    def _translate(self, error: Exception, timeout_s: float) -> SandboxError | DataError:
+        """Turn a sqlite3 exception into an agent-readable :class:`SandboxError`, or a
+        :class:`DataError` naming the file when the database itself is damaged."""
+        if _damaged(error):
+            return self._damaged_error(error)
         state = self._state
         message = _shorten(str(error), 300)  # SQLite quotes tokens of the SQL, any length
         if state.interrupted and not state.timed_out:

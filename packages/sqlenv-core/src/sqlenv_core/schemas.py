@@ -9,11 +9,13 @@ without pulling in the engine. Field names follow the earlier public SQLEnv
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator
 
 __all__ = [
+    "PROTOCOL_HEADER",
+    "PROTOCOL_VERSION",
     "ActionType",
     "AnswerShape",
     "Cell",
@@ -24,6 +26,15 @@ __all__ = [
     "SQLAction",
     "SQLObservation",
 ]
+
+PROTOCOL_VERSION: Final = 1
+"""The SQLEnv wire protocol these schemas define: the frames, actions and observations.
+Raised when a change would break a client or a server of the previous version (a field
+removed or renamed, a meaning changed); adding an optional field keeps it. The server sends
+it in the ``/ws`` handshake and refuses a client that asks for another; the client refuses
+a server that sends another (docs/releasing.md)."""
+PROTOCOL_HEADER: Final = "X-SQLEnv-Protocol"
+"""The HTTP header of the WebSocket handshake that carries ``PROTOCOL_VERSION``, both ways."""
 
 Cell = str | int | float | None
 """A result cell as it travels on the wire. BLOBs are rendered as ``x'hex'`` strings."""

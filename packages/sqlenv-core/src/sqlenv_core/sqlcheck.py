@@ -7,6 +7,7 @@ see its module docstring for how this check fits with the authorizer behind it.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Final
 
@@ -15,6 +16,17 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 __all__ = ["verdict"]
+
+
+def _not_the_command_fallback(record: logging.LogRecord) -> bool:
+    """sqlglot warns on stderr (through its ``sqlglot`` logger) each time it parses a
+    statement it does not model, such as EXPLAIN or REPLACE, as a ``Command``. Here that is
+    a verdict, not a problem: the statement is refused with a reason the agent sees. Only
+    that warning is dropped; sqlglot's other messages pass."""
+    return "Falling back to parsing as a 'Command'" not in record.getMessage()
+
+
+logging.getLogger("sqlglot").addFilter(_not_the_command_fallback)
 
 _QUERY_TYPES: Final = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.Values)
 """Top-level statement types that are queries (a CTE is an argument of one of these)."""

@@ -228,7 +228,8 @@ def resolve_settings(
 ) -> ServerSettings:
     """Settings from ``flags`` (setting name -> raw text, None = not given) and ``environ``.
 
-    Raises :class:`SettingsError` with one line naming the flag or variable, e.g.
+    A variable set to nothing but blanks counts as unset. Raises :class:`SettingsError`
+    with one line naming the flag or variable, e.g.
     ``PORT must be a whole number from 1 to 65535, got 'abc'``. Settings named in
     ``ignore`` keep their defaults (an app served by ``uvicorn`` itself ignores
     ``HOST`` and ``PORT``: uvicorn's own flags decide).
@@ -243,7 +244,9 @@ def resolve_settings(
         source = flag
         if raw is None:
             for var in variables:
-                if var in environ:
+                # An empty variable is an unset one (`PORT=` in a compose file or a
+                # `docker run -e PORT=`), as in most servers; an empty flag is still wrong.
+                if environ.get(var, "").strip():
                     raw, source = environ[var], var
                     break
         if raw is None:

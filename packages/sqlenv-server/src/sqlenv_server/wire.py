@@ -25,6 +25,7 @@ from . import jsonsafe
 __all__ = [
     "EXECUTION_ERROR",
     "INVALID_JSON",
+    "PROTOCOL_MISMATCH",
     "SESSION_ERROR",
     "UNKNOWN_TYPE",
     "VALIDATION_ERROR",
@@ -45,6 +46,8 @@ EXECUTION_ERROR: Final = "EXECUTION_ERROR"
 CAPACITY_REACHED: Final = "CAPACITY_REACHED"
 FACTORY_ERROR: Final = "FACTORY_ERROR"
 SESSION_ERROR: Final = "SESSION_ERROR"
+# SQLEnv's own: the client asked for another protocol version (``PROTOCOL_HEADER``).
+PROTOCOL_MISMATCH: Final = "PROTOCOL_MISMATCH"
 
 _ENVELOPE_EXCLUDE: Final = frozenset({"reward", "done"})
 

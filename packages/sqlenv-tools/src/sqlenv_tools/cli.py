@@ -1,7 +1,8 @@
 """``verify [GROUP ...]``: run the release checks, print one table, exit 1 on any failure.
 
-Groups: manifest, dockerfile, notebook, docs, readme, image (builds and runs the Docker
-image). With no group, all of them. The repository root is the nearest directory above
+Groups: manifest, dockerfile, notebook, docs, readme, numbers (the README's and docs'
+measured numbers against benchmarks/results/ and data/manifest.json), image (builds and
+runs the Docker image). With no group, all of them. The repository root is the nearest directory above
 the current one that holds ``deploy/``, or ``--root``.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, dockerfile, docs, image, manifest, notebook, readme
+from . import __version__, dockerfile, docs, image, manifest, notebook, numbers, readme
 from .findings import Finding, find_root
 
 __all__ = ["GROUPS", "main", "run"]
@@ -29,6 +30,7 @@ GROUPS: dict[str, Callable[..., list[Finding]]] = {
     "notebook": notebook.check,
     "docs": docs.check,
     "readme": readme.check,
+    "numbers": numbers.check,
     "image": image.check,
 }
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -33,9 +34,12 @@ from .findings import Finding
 
 __all__ = [
     "DEFAULT_TAG",
+    "BuildResult",
+    "Builds",
     "Container",
     "DockerUnavailable",
     "EpisodeResult",
+    "build_blocker",
     "build_image",
     "check",
     "check_image",
@@ -55,6 +59,9 @@ GROUP = "image"
 DEFAULT_TAG = "sqlenv:verify"
 LOCAL_BASE_IMAGE = "sqlenv-base:bookworm"
 """What ``deploy/build-base-image.sh`` builds where no image registry is reachable."""
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+"""deploy/Dockerfile's own ``ARG BASE_IMAGE`` default."""
+PYPI_PROBE_URL = "https://pypi.org/simple/pip/"
 SIZE_GOAL_BYTES = 300 * 1000 * 1000  # docker's MB
 HEALTH_LIMIT_S = 30.0
 START_GOAL_S = 5.0
@@ -125,6 +132,10 @@ class BuildResult:
     ok: bool
     seconds: float
     log: str
+    tag: str = ""
+
+
+_LAYER_ID = re.compile(r"^ ---> ([0-9a-f]{12})$|^Successfully built ([0-9a-f]{12})$", re.M)
 
 
 def build_image(
@@ -132,16 +143,112 @@ def build_image(
     tag: str = DEFAULT_TAG,
     *,
     base_image: str | None = None,
+    dockerfile: Path | None = None,
     timeout: float = BUILD_TIMEOUT_S,
 ) -> BuildResult:
-    """``docker build -f deploy/Dockerfile [--build-arg BASE_IMAGE=...] -t tag root``."""
-    args = ["build", "-f", str(root / "deploy" / "Dockerfile"), "-t", tag]
+    """``docker build --force-rm -f DOCKERFILE [--build-arg BASE_IMAGE=...] -t tag root``
+    (``DOCKERFILE``: ``root/deploy/Dockerfile`` unless given). ``--force-rm``: a failed
+    step leaves no stopped container behind."""
+    dockerfile = dockerfile or root / "deploy" / "Dockerfile"
+    args = ["build", "--force-rm", "-f", str(dockerfile), "-t", tag]
     if base_image:
         args += ["--build-arg", f"BASE_IMAGE={base_image}"]
     started = time.monotonic()
     result = run_docker(*args, str(root), timeout=timeout)
     return BuildResult(
-        result.returncode == 0, time.monotonic() - started, result.stdout + result.stderr
+        result.returncode == 0, time.monotonic() - started, result.stdout + result.stderr, tag
+    )
+
+
+def _image_ids() -> set[str]:
+    """Every image id on the engine, intermediate layers included (``sha256:...``)."""
+    result = run_docker("images", "--all", "--quiet", "--no-trunc", timeout=60, check=True)
+    return set(result.stdout.split())
+
+
+@dataclass
+class Builds:
+    """Images built under unique tags (so parallel runs on one engine never share a tag),
+    removed together by :meth:`remove_all` with every layer their builds created: the
+    classic builder keeps each step's image, and a multi-stage build's first stage stays
+    behind as an untagged image once the final one is gone. Layers that existed before a
+    build (a cache another build made) are never touched, and nothing is forced: an image
+    that someone else has since used stays."""
+
+    tags: list[str] = field(default_factory=list)
+    layers: list[str] = field(default_factory=list)
+
+    def build(
+        self,
+        root: Path,
+        name: str,
+        *,
+        base_image: str | None = None,
+        dockerfile: Path | None = None,
+        timeout: float = BUILD_TIMEOUT_S,
+    ) -> BuildResult:
+        before = _image_ids()
+        tag = f"{name}:{uuid.uuid4().hex[:12]}"
+        self.tags.append(tag)
+        built = build_image(
+            root, tag, base_image=base_image, dockerfile=dockerfile, timeout=timeout
+        )
+        for match in _LAYER_ID.finditer(built.log):
+            short = match.group(1) or match.group(2)
+            if short not in self.layers and not any(
+                full.startswith(f"sha256:{short}") for full in before
+            ):
+                self.layers.append(short)
+        return built
+
+    def remove_all(self) -> None:
+        for ref in [*reversed(self.tags), *reversed(self.layers)]:
+            with contextlib.suppress(subprocess.SubprocessError, DockerUnavailable):
+                run_docker("rmi", ref, timeout=120)
+        self.tags.clear()
+        self.layers.clear()
+
+
+_PROBE_PYPI = (
+    "import sys, urllib.request\n"
+    "try:\n"
+    "    urllib.request.urlopen(sys.argv[1], timeout=10)\n"
+    "except Exception as exc:\n"
+    "    sys.exit(f'{type(exc).__name__}: {exc}')\n"
+)
+
+
+def build_blocker(root: Path, base_image: str | None) -> str | None:
+    """Why ``deploy/Dockerfile`` cannot build here, found in seconds instead of by a failed
+    build; None when nothing is in the way. It needs its base image (on the engine, or
+    pulled; a pull is not attempted here) and, when ``deploy/wheelhouse/`` holds no wheels,
+    PyPI reachable from inside a container of that base image."""
+    base = base_image or DEFAULT_BASE_IMAGE
+    if run_docker("image", "inspect", base, timeout=30).returncode != 0:
+        return (
+            f"the base image {base} is not on this Docker engine: `docker pull {base}`, or where "
+            "no registry is reachable deploy/build-base-image.sh (then it is used, or name one "
+            "in SQLENV_BASE_IMAGE; DEVELOPERS.md)"
+        )
+    if any((root / "deploy" / "wheelhouse").glob("*.whl")):
+        return None
+    name = f"sqlenv-check-{uuid.uuid4().hex[:10]}"
+    try:
+        probe = run_docker(
+            "run", "--name", name, "--entrypoint", "python3", base, "-c", _PROBE_PYPI,
+            PYPI_PROBE_URL, timeout=60,
+        )  # fmt: skip
+        if probe.returncode == 0:
+            return None
+        why = (probe.stderr.strip().splitlines() or [f"exit {probe.returncode}"])[-1]
+    except subprocess.TimeoutExpired:
+        why = "no answer within 60 s"
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError):
+            run_docker("rm", "-f", name, timeout=60)
+    return (
+        f"deploy/wheelhouse/ holds no wheels and a container of {base} cannot reach PyPI "
+        f"({why}): run deploy/build-wheelhouse.sh first (DEVELOPERS.md)"
     )
 
 
@@ -402,6 +509,9 @@ def check(root: Path, *, image: str | None = None, base_image: str | None = None
     out = [Finding(GROUP, "docker available", True, "")]
     if image is None:
         base_image = resolve_base_image(base_image)
+        blocker = build_blocker(root, base_image)
+        if blocker is not None:
+            return [*out, Finding(GROUP, "build", False, f"cannot build here: {blocker}")]
         built = build_image(root, DEFAULT_TAG, base_image=base_image)
         tail = " | ".join(built.log.strip().splitlines()[-3:])
         if not built.ok:

@@ -41,7 +41,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sqlenv_core.errors import DataError, ResetNeeded, UnknownQuestionError
-from sqlenv_core.schemas import SQLAction
+from sqlenv_core.schemas import PROTOCOL_HEADER, PROTOCOL_VERSION, SQLAction
 
 from .. import jsonsafe
 from ..sessions import CapacityError, Session, SessionManager
@@ -50,6 +50,7 @@ from ..wire import (
     EXECUTION_ERROR,
     FACTORY_ERROR,
     INVALID_JSON,
+    PROTOCOL_MISMATCH,
     SESSION_ERROR,
     UNKNOWN_TYPE,
     VALIDATION_ERROR,
@@ -70,6 +71,7 @@ router = APIRouter()
 
 MESSAGE_TYPES = ("reset", "step", "state", "close", "mcp")
 _ENVELOPE_KEYS = frozenset({"type", "data"})
+_PROTOCOL = str(PROTOCOL_VERSION).encode()
 _RESET_NEEDED = 'No episode in progress: send {"type": "reset"} before "step".'
 _EXAMPLE_STEP = '{"type": "step", "data": {"action_type": "QUERY", "argument": "SELECT 1"}}'
 
@@ -77,7 +79,18 @@ _EXAMPLE_STEP = '{"type": "step", "data": {"action_type": "QUERY", "argument": "
 @router.websocket("/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
     manager: SessionManager = websocket.app.state.manager
-    await websocket.accept()
+    await websocket.accept(headers=[(PROTOCOL_HEADER.lower().encode(), _PROTOCOL)])
+    asked = websocket.headers.get(PROTOCOL_HEADER)
+    if asked is not None and asked.strip() != str(PROTOCOL_VERSION):
+        await _refuse(
+            websocket,
+            PROTOCOL_MISMATCH,
+            f"this server speaks SQLEnv protocol {PROTOCOL_VERSION}, the client asked for "
+            f"{asked.strip()[:20]!r}: install an sqlenv-client that speaks protocol "
+            f"{PROTOCOL_VERSION} (docs/releasing.md)",
+            server_protocol=PROTOCOL_VERSION,
+        )
+        return
     attach_to = websocket.query_params.get("session_id")
     if attach_to is not None:
         await _attach(websocket, manager, attach_to)

@@ -288,6 +288,30 @@
     return fresh;
   }
 
+  /**
+   * Show why a question could not start right under the picker, where the person just
+   * clicked (the status line is at the top of the page, often scrolled out of view), and
+   * mark the id box invalid when an id was typed.
+   */
+  function showPickerError(text, badId) {
+    const el = $("picker-error");
+    el.textContent = text;
+    el.hidden = false;
+    const box = $("question-id");
+    if (badId) {
+      box.setAttribute("aria-invalid", "true");
+      box.setAttribute("aria-describedby", "picker-error");
+    }
+    el.scrollIntoView({ block: "nearest" });
+  }
+
+  function clearPickerError() {
+    $("picker-error").hidden = true;
+    $("picker-error").textContent = "";
+    $("question-id").removeAttribute("aria-invalid");
+    $("question-id").removeAttribute("aria-describedby");
+  }
+
   function reportFailure(err, context) {
     if (err instanceof ConnectionError) {
       setStatus(`${context}: ${err.message}. It will reconnect on your next action.`, "error");
@@ -324,12 +348,14 @@
         generation: app.conn.generation,
         logged: 0,
       };
+      clearPickerError();
       renderEpisode();
       if (app.episode.questionId) $("question-id").value = app.episode.questionId;
       setStatus(`Episode started: ${app.episode.questionId || "question"} on ${obs.db_id}.`, "ok");
       return true;
     } catch (err) {
       reportFailure(err, "Could not start the episode");
+      showPickerError(`Could not start ${label}: ${err.message}`, Boolean(data.question_id));
       return false;
     } finally {
       setBusy(false);
@@ -786,6 +812,7 @@
       }
       startEpisode({ question_id: qid }, `question ${qid}`);
     });
+    $("question-id").addEventListener("input", clearPickerError);
     $("question-select").addEventListener("change", (event) => {
       if (event.target.value) $("question-id").value = event.target.value;
     });
