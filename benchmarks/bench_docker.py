@@ -49,7 +49,7 @@ def _bench(args: argparse.Namespace, builds: img.Builds, before: dict) -> int:
     tag = args.image
     if tag is None:
         base = img.resolve_base_image()
-        blocker = img.build_blocker(ROOT, base)
+        blocker = img.build_blocker(ROOT, base, builds)
         if blocker:
             sys.exit(f"bench_docker: cannot build here: {blocker}")
         built = builds.build(ROOT, "sqlenv-bench", base_image=base)

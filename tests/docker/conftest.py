@@ -5,6 +5,7 @@ Every image a test builds gets a unique tag (other runs may share the engine) an
 at the end of the session with the layers its build created; containers are removed by
 ``img.running``. Where the build cannot work (no base image, no wheels and no PyPI inside a
 container) the tests that need the image are skipped with that reason, found before building.
+A base image pulled for the session is removed at its end too.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def base_image() -> str | None:
 @pytest.fixture(scope="session")
 def image(builds: img.Builds, base_image: str | None) -> str:
     """``docker build -f deploy/Dockerfile``, or a skip saying what this machine lacks."""
-    blocker = img.build_blocker(ROOT, base_image)
+    blocker = img.build_blocker(ROOT, base_image, builds)
     if blocker is not None:
         pytest.skip(f"cannot build deploy/Dockerfile here: {blocker}")
     built = builds.build(ROOT, "sqlenv-test", base_image=base_image)

@@ -40,14 +40,45 @@ def _repo(tmp_path: Path, wheels: bool) -> Path:
     return tmp_path
 
 
-def test_a_missing_base_image_is_named_with_what_to_do(tmp_path: Path, docker) -> None:
-    docker(
-        lambda args: (1, "", "No such image") if args[:2] == ("image", "inspect") else (0, "", "")
-    )
+def test_a_base_image_that_cannot_be_pulled_is_named_with_what_to_do(
+    tmp_path: Path, docker
+) -> None:
+    def script(args: tuple[str, ...]) -> tuple[int, str, str]:
+        if args[:2] == ("image", "inspect"):
+            return 1, "", "No such image"
+        if args[0] == "pull":
+            return 1, "", "Error response from daemon: Get https://registry-1.docker.io: timeout"
+        return 0, "", ""
+
+    docker(script)
     reason = image.build_blocker(_repo(tmp_path, wheels=True), None)
-    assert reason is not None
-    assert reason.startswith("the base image python:3.11-slim is not on this Docker engine")
-    assert "deploy/build-base-image.sh" in reason
+    assert reason == (
+        "the base image python:3.11-slim is not on this Docker engine and cannot be pulled "
+        "(Error response from daemon: Get https://registry-1.docker.io: timeout): where no "
+        "registry is reachable, deploy/build-base-image.sh (then it is used, or name one in "
+        "SQLENV_BASE_IMAGE; DEVELOPERS.md)"
+    )
+
+
+def test_a_base_image_pulled_for_the_builds_is_removed_with_them_last(
+    tmp_path: Path, docker
+) -> None:
+    def script(args: tuple[str, ...]) -> tuple[int, str, str]:
+        if args[:2] == ("image", "inspect"):
+            return 1, "", "No such image"
+        if args[0] == "images":
+            return 0, "", ""
+        if args[0] == "build":
+            return 0, BUILD_LOG, ""
+        return 0, "", ""
+
+    calls = docker(script)
+    builds = image.Builds()
+    assert image.build_blocker(_repo(tmp_path, wheels=True), "base:1", builds) is None
+    built = builds.build(tmp_path, "sqlenv-test")
+    builds.remove_all()
+    removed = [c[1] for c in calls if c[0] == "rmi"]
+    assert removed[0] == built.tag and removed[-1] == "base:1"
 
 
 def test_wheels_in_the_house_need_no_pypi(tmp_path: Path, docker) -> None:

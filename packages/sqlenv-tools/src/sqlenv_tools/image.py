@@ -177,6 +177,8 @@ class Builds:
 
     tags: list[str] = field(default_factory=list)
     layers: list[str] = field(default_factory=list)
+    pulled: list[str] = field(default_factory=list)
+    """Base images :func:`build_blocker` pulled for these builds: removed last."""
 
     def build(
         self,
@@ -202,11 +204,12 @@ class Builds:
         return built
 
     def remove_all(self) -> None:
-        for ref in [*reversed(self.tags), *reversed(self.layers)]:
+        for ref in [*reversed(self.tags), *reversed(self.layers), *reversed(self.pulled)]:
             with contextlib.suppress(subprocess.SubprocessError, DockerUnavailable):
                 run_docker("rmi", ref, timeout=120)
         self.tags.clear()
         self.layers.clear()
+        self.pulled.clear()
 
 
 _PROBE_PYPI = (
@@ -218,18 +221,26 @@ _PROBE_PYPI = (
 )
 
 
-def build_blocker(root: Path, base_image: str | None) -> str | None:
+def build_blocker(root: Path, base_image: str | None, builds: Builds | None = None) -> str | None:
     """Why ``deploy/Dockerfile`` cannot build here, found in seconds instead of by a failed
     build; None when nothing is in the way. It needs its base image (on the engine, or
-    pulled; a pull is not attempted here) and, when ``deploy/wheelhouse/`` holds no wheels,
-    PyPI reachable from inside a container of that base image."""
+    pulled now: with ``builds`` given, a pulled image is removed with them) and, when
+    ``deploy/wheelhouse/`` holds no wheels, PyPI reachable from inside a container of it."""
     base = base_image or DEFAULT_BASE_IMAGE
     if run_docker("image", "inspect", base, timeout=30).returncode != 0:
-        return (
-            f"the base image {base} is not on this Docker engine: `docker pull {base}`, or where "
-            "no registry is reachable deploy/build-base-image.sh (then it is used, or name one "
-            "in SQLENV_BASE_IMAGE; DEVELOPERS.md)"
-        )
+        try:
+            pull = run_docker("pull", "--quiet", base, timeout=600)
+        except subprocess.TimeoutExpired:
+            pull = subprocess.CompletedProcess([], 1, "", "no answer within 600 s")
+        if pull.returncode != 0:
+            why = (pull.stderr.strip().splitlines() or [f"exit {pull.returncode}"])[-1]
+            return (
+                f"the base image {base} is not on this Docker engine and cannot be pulled "
+                f"({why[:200]}): where no registry is reachable, deploy/build-base-image.sh "
+                "(then it is used, or name one in SQLENV_BASE_IMAGE; DEVELOPERS.md)"
+            )
+        if builds is not None:
+            builds.pulled.append(base)
     if any((root / "deploy" / "wheelhouse").glob("*.whl")):
         return None
     name = f"sqlenv-check-{uuid.uuid4().hex[:10]}"
