@@ -146,7 +146,9 @@ def test_invalid_arguments_raise_for_trl_and_use_no_step():
     tool.reset(question_id="q")
     with pytest.raises(ValueError, match="must be a string"):
         tool.query(sql=5)
-    assert tool.answer(value=7) == "Answer submitted.\n(episode over)"  # answers may be numbers: sent as JSON
+    assert (
+        tool.answer(value=7) == "Answer submitted.\n(episode over)"
+    )  # answers may be numbers: sent as JSON
     assert fake.actions[-1].argument == "7" and tool.invalid_calls == 1
 
 
