@@ -15,7 +15,7 @@ def test_the_package_holds_a_loadable_data_directory() -> None:
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["databases"]
     ds = dataset.load_dataset(root)
-    assert {q.split for q in ds.questions} == {"train", "eval"}
+    assert {q.split for q in ds.questions} == {"train", "eval", "eval-syn"}
 
 
 @pytest.fixture
