@@ -339,7 +339,7 @@ def test_a_corrupt_page_ends_the_episode_as_the_environments_fault(tiny_data_dir
     env.reset(question_id="t_count")
     path = tiny_data_dir / "databases" / "shop" / "shop.sqlite"
     data = bytearray(path.read_bytes())
-    data[4096 + 8 : 8192] = b"\xff" * (4096 - 8)  # customer's page, past its header
+    data[4096:8192] = b"\xff" * 4096  # customer's page, its header too (always detected)
     path.write_bytes(bytes(data))
     with pytest.raises(DataError) as exc:
         env.step({"action_type": "QUERY", "argument": "SELECT name FROM customer"})
@@ -360,7 +360,7 @@ def test_sandbox_names_the_damaged_file_for_describe_and_sample_too(
 ) -> None:
     bad = tmp_path / "bad.sqlite"
     data = bytearray(db.read_bytes())
-    data[4096 + 8 : 8192] = b"\xff" * (4096 - 8)
+    data[4096:8192] = b"\xff" * 4096
     bad.write_bytes(bytes(data))
     sandbox = Sandbox(bad)
     with pytest.raises(DataError, match=f"database file {bad} is damaged"):
