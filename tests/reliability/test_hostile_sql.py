@@ -26,9 +26,11 @@ from support import LARGEST_DBS, Server, fast_questions
 from websockets.asyncio.client import connect
 
 DEADLINE = 0.5
-ENGINE_ALLOWANCE = 0.05
-"""In process: freeing a large sorter after the interrupt (up to ~20 ms), rendering, GC
-pauses. Measured worst overshoot on the 2-core machine: 21 ms."""
+ENGINE_ALLOWANCE = 0.1
+"""In process: tearing down a large sorter after the interrupt, rendering, GC pauses.
+Measured worst overshoot on the 2-core machine: 21 ms while SQLite sorted in temporary
+files; 45-65 ms since it sorts in memory under the heap limit (issue 11, finding 8: an
+interrupted sort of a cross join frees up to 256 MiB)."""
 SERVER_ALLOWANCE = 0.15
 """Over the server, also: the WebSocket round trip and JSON (about 1 ms), the 5 ms inline
 attempt before a slow query moves to a worker thread, the thread hand-off, and an event

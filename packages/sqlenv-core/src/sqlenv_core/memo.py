@@ -15,8 +15,8 @@ which happens on a miss, after work that already walked the same cells.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections import deque
+from collections.abc import Hashable, Sequence
 from itertools import chain
 from sys import getsizeof
 from typing import Any, Final, Generic, TypeVar
@@ -30,10 +30,11 @@ _ENTRY_OVERHEAD: Final = 120
 """Bytes an entry costs beyond its key and value: the ordered dict's slot and link node."""
 
 
-def rows_nbytes(rows: Iterable[Iterable[Any]], nrows: int) -> int:
+def rows_nbytes(rows: Sequence[Sequence[Any]], nrows: int) -> int:
     """Approximate bytes held by ``nrows`` rows of cells (the cells and their tuples)."""
-    cells = list(chain.from_iterable(rows))
-    return sum(map(getsizeof, cells)) + 8 * len(cells) + 56 * nrows
+    size = sum(map(getsizeof, chain.from_iterable(rows)))  # C walks the cells
+    ncells = sum(map(len, rows))
+    return size + 8 * ncells + 56 * nrows
 
 
 def text_nbytes(*texts: str) -> int:
@@ -46,10 +47,11 @@ class ByteBoundedMemo(Generic[K, V]):
     Thread-safe: ``get`` is a single dict lookup (atomic under the GIL); ``put`` takes a
     lock. Entries leave in insertion order; a hit does not refresh an entry, which keeps
     hits free of bookkeeping (the memos here serve repeated rollouts, where FIFO and LRU
-    keep about the same things).
+    keep about the same things). A put hashes its key once and an eviction once more:
+    keys can be whole results, whose tuples Python does not cache the hash of.
     """
 
-    __slots__ = ("_data", "_lock", "_sizes", "get", "max_bytes", "max_entry_bytes", "nbytes")
+    __slots__ = ("_data", "_lock", "_order", "get", "max_bytes", "max_entry_bytes", "nbytes")
 
     def __init__(self, max_bytes: int, max_entry_bytes: int) -> None:
         if max_entry_bytes > max_bytes:
@@ -57,8 +59,8 @@ class ByteBoundedMemo(Generic[K, V]):
         self.max_bytes = max_bytes
         self.max_entry_bytes = max_entry_bytes
         self.nbytes = 0
-        self._data: OrderedDict[K, V] = OrderedDict()
-        self._sizes: dict[K, int] = {}
+        self._data: dict[K, V] = {}
+        self._order: deque[tuple[K, int]] = deque()  # (key, its size), oldest first
         self._lock = threading.Lock()
         self.get = self._data.get  # the hot path: one C call, no Python frame
 
@@ -68,23 +70,20 @@ class ByteBoundedMemo(Generic[K, V]):
         if size > self.max_entry_bytes:
             return False
         with self._lock:
-            old = self._sizes.pop(key, None)
-            if old is not None:
-                self.nbytes -= old
-                del self._data[key]
-            self._data[key] = value
-            self._sizes[key] = size
+            if self._data.setdefault(key, value) is not value:
+                return True  # another thread remembered it first
+            self._order.append((key, size))
             self.nbytes += size
-            data, sizes = self._data, self._sizes
             while self.nbytes > self.max_bytes:
-                oldest, _ = data.popitem(last=False)
-                self.nbytes -= sizes.pop(oldest)
+                old, old_size = self._order.popleft()
+                self._data.pop(old, None)
+                self.nbytes -= old_size
         return True
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
-            self._sizes.clear()
+            self._order.clear()
             self.nbytes = 0
 
     def __len__(self) -> int:

@@ -244,10 +244,11 @@ class _State:
     dropped sandbox is freed (and its connection closed) without waiting for the GC.
     """
 
-    __slots__ = ("deadline", "denied", "internal", "interrupted", "timed_out")
+    __slots__ = ("deadline", "denied", "internal", "interrupted", "ran", "timed_out")
 
     def __init__(self) -> None:
         self.deadline = float("inf")
+        self.ran = False  # the progress handler ran: the statement compiled and is executing
         self.denied: str | None = None
         self.internal = False
         self.interrupted = False  # set by Sandbox.interrupt(), from any thread
@@ -359,6 +360,7 @@ def _make_progress_handler(state: _State) -> Any:
     """Interrupts SQLite (by returning True) once the deadline has passed or on request."""
 
     def progress() -> bool:
+        state.ran = True
         if state.interrupted:
             return True
         if monotonic() > state.deadline:
@@ -719,6 +721,7 @@ class Sandbox:
             if start is None:
                 start = monotonic()
             state.deadline = start + timeout_s
+            state.ran = False
             cursor = None
             try:
                 if len(sql) > _CACHE_MAX_CHARS:
@@ -747,7 +750,7 @@ class Sandbox:
             except (sqlite3.Error, sqlite3.Warning) as error:
                 raise self._translate(error, timeout_s) from None
             except MemoryError:  # a program over PROGRAM_OPS_LIMIT, or over the heap limit
-                raise self._memory_error(conn, sql) from None
+                raise self._memory_error() from None
             except UnicodeEncodeError:  # a lone surrogate, e.g. from JSON "\ud800"
                 raise QueryRejectedError("the query is not valid Unicode text") from None
             finally:
@@ -763,23 +766,20 @@ class Sandbox:
             elapsed = monotonic() - start
         return QueryOutcome(columns, rows, total, more, elapsed)
 
-    def _memory_error(self, conn: sqlite3.Connection, sql: str) -> SandboxError:
+    def _memory_error(self) -> SandboxError:
         """Which limit a ``MemoryError`` from SQLite means, worded for the agent.
 
-        SQLite reports both a program over ``PROGRAM_OPS_LIMIT`` (at compile time) and an
-        allocation over the heap limit (a sort or grouping of a huge intermediate result)
-        as "out of memory". Compiling the statement again under EXPLAIN, which runs
-        nothing, tells them apart.
+        SQLite reports both a program over ``PROGRAM_OPS_LIMIT`` (while compiling) and an
+        allocation over the heap limit (a sort or grouping of a huge intermediate result,
+        while running) as "out of memory". The progress handler only runs once a
+        statement executes, and filling megabytes takes far more than the
+        ``progress_interval`` instructions between its calls: it tells them apart.
         """
-        try:
-            conn.execute("EXPLAIN " + sql).close()
-        except MemoryError:
+        if not self._state.ran:
             return SandboxError(
                 f"SQL error: the query is too complex (it compiles to more than"
                 f" {PROGRAM_OPS_LIMIT:,} operations); simplify it"
             )
-        except sqlite3.Error:
-            pass
         limit = self.config.max_sqlite_heap_bytes >> 20
         return SandboxError(
             f"SQL error: the query needs more than the {limit} MiB of working memory that"

@@ -215,6 +215,7 @@ class SessionManager:
     # ------------------------------------------------------------- lifecycle
     def start(self) -> None:
         """Start the idle reaper (call from inside the running event loop)."""
+        self._checker.start()
         if self._reaper is None:
             self._reaper = asyncio.get_running_loop().create_task(
                 self._reap_forever(), name="sqlenv-reaper"
