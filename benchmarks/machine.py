@@ -2,7 +2,7 @@
 
 Every benchmark that feeds the docs writes ``benchmarks/results/<name>.json`` with
 :func:`record`: the numbers, the command that produced them and this description, so a
-number in the README or docs/ has one source (``verify docs`` checks them against it).
+number in the README or docs/ has one source (``verify numbers`` checks them against it).
 """
 
 from __future__ import annotations
