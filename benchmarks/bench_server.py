@@ -5,6 +5,8 @@ Run (the OpenEnv side needs the ``openenv`` package, in the server's ``compat`` 
     uv run --isolated --package sqlenv-server --group compat python benchmarks/bench_server.py
     ... --quick                      # about 2 minutes instead of about 7
     ... --json server.json           # every raw measurement too
+    ... --out benchmarks/results/server.json   # the summary the docs quote, with the
+                                               # command and the machine (machine.py)
     uv run python benchmarks/bench_server.py --no-openenv   # ours alone, no openenv needed
 
 Both servers run as subprocesses on 127.0.0.1 (ours: ``python -m sqlenv_server``; the
@@ -54,6 +56,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import machine  # benchmarks/machine.py: this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -499,6 +503,12 @@ def main() -> int:
     parser.add_argument("--no-compression", action="store_true", help="client offers none")
     parser.add_argument("--json", type=Path, help="write every measurement here")
     parser.add_argument(
+        "--out",
+        type=Path,
+        help="also write the summary, command and machine here "
+        "(benchmarks/results/server.json is what the docs quote)",
+    )
+    parser.add_argument(
         "--server-args",
         default="",
         help="extra flags for sqlenv-server, e.g. '--inline-budget-ms 0' (a thread per query)",
@@ -512,6 +522,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.worker:
         return worker_main()
+    before = machine.describe()
 
     seconds = args.seconds or (4.0 if args.quick else 8.0)
     repeats = args.repeats or (1 if args.quick else 2)
@@ -645,6 +656,11 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, default=str))
         log(f"wrote {args.json}")
+    if args.out:
+        machine.record(
+            args.out, "server", results_file(result, names, args.sessions), before, RUNNER
+        )
+        log(f"wrote {args.out}")
     report(result, names, args.sessions)
     log("done")
     return 0
@@ -681,6 +697,38 @@ def summarize(result: dict[str, Any], names: list[str], sessions: list[int]) -> 
         s["slow_steps_count"] = len(slow_steps)
         summary[name] = s
     return summary
+
+
+RUNNER = "uv run --isolated --package sqlenv-server --group compat python"
+_PER_POINT = ("steps_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_step",
+              "client_cpu_us_per_step", "other_cores", "loadavg")  # fmt: skip
+_PER_SERVER = ("healthy_s", "kib_per_session", "rss_idle_mib", "slow_alone_s",
+               "p99_without_slow_ms", "p99_with_slow_ms", "added_p99_ms",
+               "paired_added_p99_ms", "steps_per_s_with_slow", "slow_steps_timed_out")  # fmt: skip
+
+
+def results_file(result: dict[str, Any], names: list[str], sessions: list[int]) -> dict[str, Any]:
+    """The summary ``--out`` writes (benchmarks/results/server.json): per session count,
+    each server's medians and ours over OpenEnv's throughput; per server, start, memory
+    and the slow-query test; the goals as judged. Raw runs stay in ``--json``."""
+    summary = result["summary"]
+    points: dict[str, Any] = {}
+    for n in sessions:
+        point: dict[str, Any] = {
+            name: {key: summary[name][f"{key}@{n}"] for key in _PER_POINT} for name in names
+        }
+        if PEER in names:
+            point["throughput_ratio"] = (
+                summary[OURS][f"steps_per_s@{n}"] / summary[PEER][f"steps_per_s@{n}"]
+            )
+        points[str(n)] = point
+    return {
+        "versions": result["versions"],
+        "settings": result["settings"],
+        "sessions": points,
+        "servers": {name: {key: summary[name][key] for key in _PER_SERVER} for name in names},
+        "goals": result["goals"],
+    }
 
 
 def _fmt(value: float, digits: int = 0) -> str:

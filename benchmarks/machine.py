@@ -2,7 +2,7 @@
 
 Every benchmark that feeds the docs writes ``benchmarks/results/<name>.json`` with
 :func:`record`: the numbers, the command that produced them and this description, so a
-number in the README or docs/ has one source (``verify docs`` checks them against it).
+number in the README or docs/ has one source (``verify numbers`` checks them against it).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import shlex
 import sqlite3
 import sys
 from pathlib import Path
@@ -53,13 +54,23 @@ def describe() -> dict[str, Any]:
     }
 
 
-def record(path: Path, benchmark: str, results: dict[str, Any], before: dict[str, Any]) -> None:
+def record(
+    path: Path,
+    benchmark: str,
+    results: dict[str, Any],
+    before: dict[str, Any],
+    runner: str = "uv run python",
+) -> None:
     """Write ``results`` with the command line, the time, and the machine as it was
-    before (``before``, from :func:`describe`) and after the run."""
+    before (``before``, from :func:`describe`) and after the run.
+
+    ``runner`` is what precedes the script in the command, for a benchmark that needs
+    more than the workspace's environment (the server benchmark needs OpenEnv's group)."""
     after = describe()
+    script = [shlex.quote(a) for a in (Path(sys.argv[0]).as_posix(), *sys.argv[1:])]
     document = {
         "benchmark": benchmark,
-        "command": "uv run python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": f"{runner} " + " ".join(script),
         "finished_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {**before, "load_average_after": after["load_average_1_5_15"]},
         "results": results,

@@ -27,6 +27,7 @@ MANIFEST = "data/manifest.json"
 ENGINE = "benchmarks/results/engine.json"
 DOCKER = "benchmarks/results/docker.json"
 HOSTILE = "benchmarks/results/hostile_sql.json"
+SERVER = "benchmarks/results/server.json"
 
 
 def _count(value: Any) -> str:
@@ -43,6 +44,14 @@ def _places(n: int) -> Callable[[Any], str]:
 
 def _tens(value: Any) -> str:
     return str(int(round(float(value), -1)))
+
+
+def _signed(n: int) -> Callable[[Any], str]:
+    return lambda value: f"{float(value):+.{n}f}"
+
+
+def _thousands(value: Any) -> str:
+    return f"{float(value):,.0f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +95,73 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("engine warm ratio", "docs/benchmarks.md",
           r"\| all \d+ queries, warm \|[^|]*\|[^|]*\| \*\*([\d.]+)x\*\*", ENGINE,
           "results.ratio_warm", _places(2)),
+    Claim("goals: throughput ratio @64", "docs/benchmarks.md",
+          r"\| steps/s @64 \|[^|]*\|[^|]*\| \*\*([\d.]+)x\*\*", SERVER,
+          "results.sessions.64.throughput_ratio", _places(2)),
+    Claim("goals: steps/s @64", "docs/benchmarks.md", r"\| steps/s @64 \| ([\d,]+) \|",
+          SERVER, "results.sessions.64.sqlenv-server.steps_per_s", _thousands),
+    Claim("goals: OpenEnv steps/s @64", "docs/benchmarks.md", r"\| steps/s @64 \| [\d,]+ \| ([\d,]+) \|",
+          SERVER, "results.sessions.64.openenv.steps_per_s", _thousands),
+    Claim("goals: p99 @64", "docs/benchmarks.md", r"\| p99 @64 \| ([\d.]+) ms",
+          SERVER, "results.sessions.64.sqlenv-server.p99_ms", _places(1)),
+    Claim("goals: CPU per step @64", "docs/benchmarks.md",
+          r"\| server CPU per QUERY step @64 \| (\d+) µs", SERVER,
+          "results.sessions.64.sqlenv-server.server_cpu_us_per_step", _places(0)),
+    Claim("goals: KiB per session", "docs/benchmarks.md",
+          r"\| memory per open session \(256 open\) \| (\d+) KiB", SERVER,
+          "results.servers.sqlenv-server.kib_per_session", _places(0)),
+    Claim("goals: start to healthy", "docs/benchmarks.md",
+          r"\| start to healthy[^|]*\| ([\d.]+) s", SERVER,
+          "results.servers.sqlenv-server.healthy_s", _places(2)),
+    Claim("goals: slow-query p99 delta", "docs/benchmarks.md",
+          r"\| p99 added by one slow query[^|]*\| ([+\-][\d.]+) ms", SERVER,
+          "results.servers.sqlenv-server.added_p99_ms", _signed(2)),
+    Claim("goals: OpenEnv slow-query p99 delta", "docs/benchmarks.md",
+          r"\| p99 added by one slow query[^|]*\| [+\-][\d.]+ ms \| ([+\-][\d.]+) ms", SERVER,
+          "results.servers.openenv.added_p99_ms", _signed(2)),
+    Claim("goals: slow-query cross-check", "docs/benchmarks.md",
+          r"same-run cross-check: ([+\-][\d.]+) / [+\-][\d.]+ ms", SERVER,
+          "results.servers.sqlenv-server.paired_added_p99_ms", _signed(2)),
+    Claim("goals: OpenEnv slow-query cross-check", "docs/benchmarks.md",
+          r"same-run cross-check: [+\-][\d.]+ / ([+\-][\d.]+) ms", SERVER,
+          "results.servers.openenv.paired_added_p99_ms", _signed(2)),
+    Claim("server idle RSS", "docs/benchmarks.md", r"Idle RSS: (\d+) MiB \(ours\)", SERVER,
+          "results.servers.sqlenv-server.rss_idle_mib", _places(0)),
+    Claim("OpenEnv idle RSS", "docs/benchmarks.md", r"vs (\d+) MiB \(OpenEnv\)", SERVER,
+          "results.servers.openenv.rss_idle_mib", _places(0)),
+    Claim("server run's load before", "docs/benchmarks.md",
+          r"server: ([\d.]+) before, [\d.]+ after", SERVER,
+          "machine.load_average_1_5_15.0", _places(1)),
+    Claim("server run's load after", "docs/benchmarks.md",
+          r"server: [\d.]+ before, ([\d.]+) after", SERVER,
+          "machine.load_average_after.0", _places(1)),
+    Claim("server CPU per step", "docs/scaling.md", r"(\d+) µs per QUERY step at 64 sessions",
+          SERVER, "results.sessions.64.sqlenv-server.server_cpu_us_per_step", _places(0)),
+    Claim("server KiB per session", "docs/scaling.md", r"(\d+) KiB per open session",
+          SERVER, "results.servers.sqlenv-server.kib_per_session", _places(0)),
+    Claim("plan: server CPU per step", "docs/scaling.md", r"≈ [\d.]+ cores at (\d+) µs/step",
+          SERVER, "results.sessions.64.sqlenv-server.server_cpu_us_per_step", _places(0)),
+    Claim("plan: KiB per session", "docs/scaling.md", r"1,000 × (\d+) KiB",
+          SERVER, "results.servers.sqlenv-server.kib_per_session", _places(0)),
+    *(
+        Claim(f"server {what} @{n}", "docs/benchmarks.md", rf"\n\| {n} \| {pattern}", SERVER,
+              f"results.sessions.{n}.{key}", show)
+        for n in (1, 16, 64)
+        for what, pattern, key, show in (
+            ("steps/s", r"([\d,]+) / [\d,]+ \(", "sqlenv-server.steps_per_s", _thousands),
+            ("OpenEnv steps/s", r"[\d,]+ / ([\d,]+) \(", "openenv.steps_per_s", _thousands),
+            ("ratio", r"[\d,]+ / [\d,]+ \(([\d.]+)x\)", "throughput_ratio", _places(2)),
+            ("p99", r"[^|]*\|[^|]*\| ([\d.]+) / [\d.]+ ms", "sqlenv-server.p99_ms", _places(2)),
+            ("OpenEnv p99", r"[^|]*\|[^|]*\| [\d.]+ / ([\d.]+) ms", "openenv.p99_ms", _places(2)),
+        )
+    ),
 )  # fmt: skip
 
 
 def _lookup(document: Any, key: str) -> Any:
     value = document
     for part in key.split("."):
-        value = value[part]
+        value = value[int(part)] if isinstance(value, list) else value[part]
     return value
 
 
