@@ -58,7 +58,9 @@ port=$("$py" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); p
 mkdir "$work/cwd"
 # From an empty folder outside the checkout, without SQLENV_DATA_DIR: the data must come
 # from the sqlenv-data wheel, as for a pip user.
-(cd "$work/cwd" && env -u SQLENV_DATA_DIR "$work/venv/bin/sqlenv-server" --port "$port" \
+# exec: $! is then the server itself, so the cleanup's kill reaches it (a subshell's child
+# would outlive it, running from the deleted venv).
+(cd "$work/cwd" && exec env -u SQLENV_DATA_DIR "$work/venv/bin/sqlenv-server" --port "$port" \
     >"$work/server.log" 2>&1) &
 server_pid=$!
 for _ in $(seq 1 120); do
