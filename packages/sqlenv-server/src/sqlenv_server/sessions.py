@@ -426,12 +426,9 @@ class SessionManager:
         it costs the event loop only the pickling of the answer and the gold rows.
         """
         env = session.env
-        if env.done:
-            return None
-        try:
-            question = env.question
-        except ResetNeeded:
-            return None
+        if env.done or not env.has_episode:
+            return None  # not run at all: the step is refused without a check
+        question = env.question
         text = action.argument.strip()
         if not heavy_answer(text, question):
             return None
